@@ -1,0 +1,23 @@
+"""convmat: the linear algebra of convolutional networks, explicit and fast."""
+
+__version__ = "0.1.0"
+
+from .conv import conv, conv1d, conv2d, conv3d, conv_input_grad, conv_weight_grad
+from .conv_matrices import conv_matrix
+from .geometry import conv_output_shape, conv_transpose_output_shape, pool_output_shape
+from .im2col import col2im, im2col
+
+__all__ = [
+    "col2im",
+    "conv",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_input_grad",
+    "conv_matrix",
+    "conv_output_shape",
+    "conv_transpose_output_shape",
+    "conv_weight_grad",
+    "im2col",
+    "pool_output_shape",
+]

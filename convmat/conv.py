@@ -1,0 +1,318 @@
+"""Convolution and its two adjoints: the input gradient ``Wᵀ·dh`` and the kernel gradient.
+
+A convolution is bilinear in ``(x, w)``. Holding ``w`` fixed it is the matrix
+``W`` (:func:`convmat.conv_matrix`); its transpose carries the output gradient
+back to the input. Holding ``x`` fixed it is the patch matrix of ``x``; its
+transpose gives the kernel gradient. The functions below compute exactly these
+three maps by two routes:
+
+``backend="im2col"`` (default)
+    Patches of the padded input, then one batched GEMM per group.
+``backend="sparse"``
+    The explicit sparse ``W``: ``W @ x``, ``W.T @ dy``; the kernel gradient as
+    ``dy`` times the patch matrix built by the sparse 0/1 patch-selection matrix.
+
+Both give the same numbers, which equal PyTorch's ``F.conv{1,2,3}d`` and
+``torch.nn.grad.conv{1,2,3}d_input`` / ``_weight``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ._arrays import as_array, check_array_shape, result_dtype
+from .conv_matrices import matrix_for_geometry
+from .geometry import ConvGeometry, IntOrTuple, Padding, check_shape, conv_problem
+from .im2col import extract_patches, fold_patches
+from .patterns import patch_selection_matrix
+
+__all__ = [
+    "BACKENDS",
+    "conv",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_input_grad",
+    "conv_weight_grad",
+]
+
+BACKENDS = ("im2col", "sparse")
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+
+
+def _grad_output(grad_output: ArrayLike, geom: ConvGeometry, batch: int, c_out: int) -> np.ndarray:
+    dy = as_array(grad_output, "grad_output")
+    check_array_shape(dy, (batch, c_out, *geom.output_spatial), "grad_output", "(N, C_out, *out_spatial)")
+    return dy
+
+
+# ---------------------------------------------------------------------------
+# The three maps, one function per route. Shapes, with G groups,
+# K = prod(kernel), L = prod(out), S = prod(spatial):
+#   x [N, G*ci, *spatial]   w [G*co, ci, *kernel]   y, dy [N, G*co, *out]
+# ---------------------------------------------------------------------------
+
+
+def _forward_im2col(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int) -> np.ndarray:
+    batch, c_out, cin_g = x.shape[0], w.shape[0], w.shape[1]
+    cols = extract_patches(x, geom).reshape(batch, groups, cin_g * geom.kernel_numel, geom.output_size)
+    # [G, co, ci*K] @ [N, G, ci*K, L] -> [N, G, co, L]
+    y = np.matmul(w.reshape(groups, c_out // groups, cin_g * geom.kernel_numel), cols)
+    return y.reshape(batch, c_out, *geom.output_spatial)
+
+
+def _forward_sparse(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int) -> np.ndarray:
+    batch, c_out = x.shape[0], w.shape[0]
+    matrix = matrix_for_geometry(w, geom, groups)
+    # [C_out*L, C_in*S] @ [C_in*S, N] -> [C_out*L, N]
+    y = matrix @ x.reshape(batch, matrix.shape[1]).T
+    return y.T.reshape(batch, c_out, *geom.output_spatial)
+
+
+def _input_grad_im2col(dy: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int) -> np.ndarray:
+    batch, c_out, cin_g = dy.shape[0], w.shape[0], w.shape[1]
+    # [G, ci*K, co] @ [N, G, co, L] -> [N, G, ci*K, L]: the patch-space gradient Wᵀ applies before folding
+    w_t = w.reshape(groups, c_out // groups, cin_g * geom.kernel_numel).transpose(0, 2, 1)
+    dcols = np.matmul(w_t, dy.reshape(batch, groups, c_out // groups, geom.output_size))
+    return fold_patches(dcols.reshape(batch, groups * cin_g, *geom.kernel_size, *geom.output_spatial), geom)
+
+
+def _input_grad_sparse(dy: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int) -> np.ndarray:
+    batch, cin = dy.shape[0], w.shape[1] * groups
+    matrix = matrix_for_geometry(w, geom, groups)
+    # [C_in*S, C_out*L] @ [C_out*L, N] -> [C_in*S, N]
+    dx = matrix.T @ dy.reshape(batch, matrix.shape[0]).T
+    return dx.T.reshape(batch, cin, *geom.input_spatial)
+
+
+def _patches_sparse(x: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+    batch, cin = x.shape[:2]
+    select = patch_selection_matrix(geom)
+    # [K*L, S] @ [S, N*C_in] -> [K*L, N*C_in] -> [N, C_in, K, L]
+    cols = select @ x.reshape(batch * cin, geom.input_size).T
+    return cols.T.reshape(batch, cin, geom.kernel_numel, geom.output_size)
+
+
+def _weight_grad_from_patches(
+    cols: np.ndarray, dy: np.ndarray, weight_shape: tuple[int, ...], geom: ConvGeometry, groups: int
+) -> np.ndarray:
+    batch, c_out, cin_g = dy.shape[0], weight_shape[0], weight_shape[1]
+    ck, length = cin_g * geom.kernel_numel, geom.output_size
+    # [N, G, co, L] @ [N, G, L, ci*K] -> [N, G, co, ci*K], summed over N
+    patches_t = cols.reshape(batch, groups, ck, length).transpose(0, 1, 3, 2)
+    dw = np.matmul(dy.reshape(batch, groups, c_out // groups, length), patches_t).sum(axis=0)
+    return dw.reshape(weight_shape)
+
+
+_FORWARD: dict[str, Callable] = {"im2col": _forward_im2col, "sparse": _forward_sparse}
+_INPUT_GRAD: dict[str, Callable] = {"im2col": _input_grad_im2col, "sparse": _input_grad_sparse}
+_PATCHES: dict[str, Callable] = {"im2col": extract_patches, "sparse": _patches_sparse}
+
+
+def conv(
+    x: ArrayLike,
+    weight: ArrayLike,
+    bias: ArrayLike | None = None,
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    backend: str = "im2col",
+) -> np.ndarray:
+    """N-d convolution (cross-correlation, as in deep learning): ``y = W·x + b``.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C_in, *spatial)
+        Input batch with 1 to 3 spatial dims.
+    weight : array_like, shape (C_out, C_in // groups, *kernel)
+        Kernel; its rank fixes the number of spatial dims.
+    bias : array_like, shape (C_out,), optional
+    stride, dilation : int or tuple of int
+    padding : int, tuple of int, "valid" or "same"
+        ``"same"`` pads ``dilation * (k - 1)`` in total, the odd extra on the
+        high side; it requires stride 1.
+    groups : int
+        Input and output channels are split into this many independent groups.
+    padding_mode : {"zeros", "circular", "reflect", "replicate"}
+        As PyTorch's ``F.pad(x, pad, mode)`` followed by an unpadded convolution.
+    backend : {"im2col", "sparse"}
+        ``"im2col"``: patches and one GEMM per group. ``"sparse"``: ``W @ x`` with
+        the explicit matrix of :func:`conv_matrix`. Both give the same numbers.
+
+    Returns
+    -------
+    ndarray, shape (N, C_out, *out_spatial)
+        dtype is ``np.result_type`` of the inputs (integers promote to float64).
+
+    See Also
+    --------
+    conv_input_grad, conv_weight_grad : the two adjoints.
+    conv_matrix : the matrix ``W``.
+
+    Examples
+    --------
+    >>> import numpy as np, convmat as cm
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> w = np.ones((1, 1, 3, 3))
+    >>> cm.conv(x, w)[0, 0]
+    array([[45., 54.],
+           [81., 90.]])
+    >>> cm.conv(x, w, backend="sparse")[0, 0]
+    array([[45., 54.],
+           [81., 90.]])
+    """
+    _check_backend(backend)
+    xa, w = as_array(x, "x"), as_array(weight, "weight")
+    b = None if bias is None else as_array(bias, "bias")
+    geom, groups = conv_problem(xa.shape, w.shape, stride, padding, dilation, groups, padding_mode)
+    dtype = result_dtype(xa, w, b)
+    y = _FORWARD[backend](xa.astype(dtype, copy=False), w.astype(dtype, copy=False), geom, groups)
+    if b is not None:
+        check_array_shape(b, (w.shape[0],), "bias", f"(C_out,) for weight of shape {w.shape}")
+        y += b.reshape((-1,) + (1,) * geom.ndim)
+    return y
+
+
+def conv_input_grad(
+    input_shape: Sequence[int],
+    weight: ArrayLike,
+    grad_output: ArrayLike,
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    backend: str = "im2col",
+) -> np.ndarray:
+    """Gradient of a convolution with respect to its input: ``dx = Wᵀ·dy``.
+
+    This is the transposed convolution (a full convolution of ``dy`` with the
+    kernel flipped 180°, with ``stride - 1`` zeros inserted between gradient
+    elements); mirrors ``torch.nn.grad.conv{1,2,3}d_input``.
+
+    Parameters
+    ----------
+    input_shape : sequence of int
+        Full input shape ``(N, C_in, *spatial)``.
+    weight : array_like, shape (C_out, C_in // groups, *kernel)
+    grad_output : array_like, shape (N, C_out, *out_spatial)
+    stride, padding, dilation, groups, padding_mode, backend
+        As in :func:`conv`.
+
+    Returns
+    -------
+    ndarray, shape ``input_shape``
+
+    Examples
+    --------
+    >>> import numpy as np, convmat as cm
+    >>> w = np.arange(1.0, 5.0).reshape(1, 1, 2, 2)
+    >>> cm.conv_input_grad((1, 1, 3, 3), w, np.ones((1, 1, 2, 2)))[0, 0]
+    array([[ 1.,  3.,  2.],
+           [ 4., 10.,  6.],
+           [ 3.,  7.,  4.]])
+    """
+    _check_backend(backend)
+    shape = check_shape("input_shape", input_shape)
+    w = as_array(weight, "weight")
+    geom, groups = conv_problem(
+        shape, w.shape, stride, padding, dilation, groups, padding_mode, input_name="input_shape"
+    )
+    dy = _grad_output(grad_output, geom, shape[0], w.shape[0])
+    dtype = result_dtype(w, dy)
+    return _INPUT_GRAD[backend](dy.astype(dtype, copy=False), w.astype(dtype, copy=False), geom, groups)
+
+
+def conv_weight_grad(
+    x: ArrayLike,
+    weight_shape: Sequence[int],
+    grad_output: ArrayLike,
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    backend: str = "im2col",
+) -> np.ndarray:
+    """Gradient of a convolution with respect to its kernel: ``dy`` times the patch matrix of ``x``.
+
+    Equivalently the input convolved with the output gradient used as a kernel,
+    dilated by the stride; mirrors ``torch.nn.grad.conv{1,2,3}d_weight``.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C_in, *spatial)
+    weight_shape : sequence of int
+        ``(C_out, C_in // groups, *kernel)``.
+    grad_output : array_like, shape (N, C_out, *out_spatial)
+    stride, padding, dilation, groups, padding_mode, backend
+        As in :func:`conv`. With ``backend="sparse"`` the patch matrix is built
+        by the sparse patch-selection matrix instead of strided windows.
+
+    Returns
+    -------
+    ndarray, shape ``weight_shape``
+
+    Examples
+    --------
+    >>> import numpy as np, convmat as cm
+    >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
+    >>> cm.conv_weight_grad(x, (1, 1, 2, 2), np.ones((1, 1, 2, 2)))[0, 0]
+    array([[ 8., 12.],
+           [20., 24.]])
+    """
+    _check_backend(backend)
+    xa = as_array(x, "x")
+    wshape = check_shape("weight_shape", weight_shape)
+    geom, groups = conv_problem(
+        xa.shape, wshape, stride, padding, dilation, groups, padding_mode, weight_name="weight_shape"
+    )
+    dy = _grad_output(grad_output, geom, xa.shape[0], wshape[0])
+    dtype = result_dtype(xa, dy)
+    cols = _PATCHES[backend](xa.astype(dtype, copy=False), geom)
+    return _weight_grad_from_patches(cols, dy.astype(dtype, copy=False), wshape, geom, groups)
+
+
+def _rank_checked(n: int) -> Callable:
+    def conv_nd(x: ArrayLike, weight: ArrayLike, *args, **kwargs) -> np.ndarray:
+        w = as_array(weight, "weight")
+        if w.ndim != n + 2:
+            raise ValueError(f"conv{n}d needs weight of shape (C_out, C_in // groups, *kernel) with {n} spatial "
+                             f"dim(s), got weight of shape {w.shape}")
+        xa = as_array(x, "x")
+        if xa.ndim != n + 2:
+            raise ValueError(f"conv{n}d needs x of shape (N, C_in, *spatial) with {n} spatial dim(s), "
+                             f"got x of shape {xa.shape}")
+        return conv(xa, w, *args, **kwargs)
+
+    dims = ("L",), ("H", "W"), ("D", "H", "W")
+    spatial = ", ".join(dims[n - 1])
+    conv_nd.__name__ = conv_nd.__qualname__ = f"conv{n}d"
+    example_x = "np.ones((1, 1" + ", 4" * n + "))"
+    example_w = "np.ones((2, 1" + ", 3" * n + "))"
+    conv_nd.__doc__ = f"""{n}-d convolution: :func:`conv` for x of shape (N, C_in, {spatial}) only.
+
+    Same arguments as :func:`conv`; raises ``ValueError`` unless ``x`` and
+    ``weight`` have exactly {n} spatial dim(s).
+
+    Examples
+    --------
+    >>> import numpy as np, convmat as cm
+    >>> cm.conv{n}d({example_x}, {example_w}).shape
+    {(1, 2) + (2,) * n}
+    """
+    return conv_nd
+
+
+conv1d = _rank_checked(1)
+conv2d = _rank_checked(2)
+conv3d = _rank_checked(3)

@@ -1,0 +1,539 @@
+"""Shape arithmetic and argument normalisation: the only place that knows geometry.
+
+Every operation in convmat asks this module for its shapes; none recomputes them.
+Nothing here touches array data, so the functions are cheap, pure and hashable
+enough to key the pattern caches of :mod:`convmat.patterns`.
+
+Conventions (PyTorch's): ``stride``, ``padding``, ``dilation``, ``kernel_size`` and
+``output_padding`` are an int or a tuple with one entry per spatial dimension;
+``padding`` also takes ``"valid"`` and ``"same"``.  Internally padding is always a
+tuple of ``(low, high)`` pairs, one per spatial dimension, so that ``"same"`` with
+an even effective kernel (extra padding on the high side) is no special case.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass
+from math import prod
+
+__all__ = [
+    "PADDING_MODES",
+    "ConvGeometry",
+    "PoolGeometry",
+    "check_conv_channels",
+    "check_shape",
+    "conv_geometry",
+    "conv_problem",
+    "conv_output_shape",
+    "conv_transpose_output_shape",
+    "normalize_padding",
+    "normalize_tuple",
+    "pool_geometry",
+    "pool_output_shape",
+    "spatial_dims_of",
+]
+
+PADDING_MODES = ("zeros", "circular", "reflect", "replicate")
+
+IntOrTuple = int | Sequence[int]
+Padding = int | Sequence[int] | str
+Pads = tuple[tuple[int, int], ...]
+
+
+def _as_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int or a tuple of ints, got {value!r}")
+    return int(value)
+
+
+def normalize_tuple(value: IntOrTuple, n: int, name: str, minimum: int | None = None) -> tuple[int, ...]:
+    """Turn an int or a length-``n`` sequence into a tuple of ``n`` ints.
+
+    Parameters
+    ----------
+    value : int or sequence of int
+        The argument as the user gave it.
+    n : int
+        Number of spatial dimensions.
+    name : str
+        Argument name, used in error messages.
+    minimum : int, optional
+        Smallest allowed entry.
+
+    Returns
+    -------
+    tuple of int
+
+    Raises
+    ------
+    TypeError
+        If an entry is not an integer.
+    ValueError
+        If the length is not ``n`` or an entry is below ``minimum``.
+
+    Examples
+    --------
+    >>> normalize_tuple(2, 3, "stride")
+    (2, 2, 2)
+    >>> normalize_tuple((1, 2), 2, "stride")
+    (1, 2)
+    """
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) != n:
+            raise ValueError(
+                f"{name} must be an int or a tuple of {n} ints (one per spatial dim), got {tuple(value)!r}"
+            )
+        result = tuple(_as_int(v, name) for v in value)
+    else:
+        result = (_as_int(value, name),) * n
+    if minimum is not None and any(v < minimum for v in result):
+        bound = "positive" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"{name} must be {bound}, got {result!r}")
+    return result
+
+
+def normalize_padding(
+    padding: Padding,
+    kernel_size: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+) -> Pads:
+    """Normalise ``padding`` (int, tuple, ``"valid"``, ``"same"``) to ``(low, high)`` pairs.
+
+    ``"same"`` pads ``dilation * (kernel - 1)`` in total per dimension, the odd
+    extra element on the high side (PyTorch's rule); it requires stride 1.
+
+    Examples
+    --------
+    >>> normalize_padding("same", (4, 3), (1, 1), (1, 1))
+    ((1, 2), (1, 1))
+    >>> normalize_padding(2, (3,), (1,), (1,))
+    ((2, 2),)
+    """
+    n = len(kernel_size)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * n
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(f"padding='same' is only supported with stride 1, got stride={stride}")
+            totals = [d * (k - 1) for k, d in zip(kernel_size, dilation, strict=True)]
+            return tuple((t // 2, t - t // 2) for t in totals)
+        raise ValueError(f"padding must be an int, a tuple, 'valid' or 'same', got {padding!r}")
+    pads = normalize_tuple(padding, n, "padding", minimum=0)
+    return tuple((p, p) for p in pads)
+
+
+def spatial_dims_of(ndim: int, name: str, what: str = "(N, C, *spatial)") -> int:
+    """Number of spatial dims of an array of rank ``ndim`` laid out as ``what``.
+
+    Raises ``ValueError`` unless there are 1 to 3 spatial dims.
+
+    Examples
+    --------
+    >>> spatial_dims_of(4, "x")
+    2
+    """
+    n = ndim - 2
+    if n not in (1, 2, 3):
+        raise ValueError(f"{name} must have shape {what} with 1 to 3 spatial dims, got an array of rank {ndim}")
+    return n
+
+
+def check_shape(name: str, shape: Sequence[int]) -> tuple[int, ...]:
+    """Validate a shape argument (a sequence of non-negative ints) and return it as a tuple.
+
+    Examples
+    --------
+    >>> check_shape("input_shape", [1, 2, 3])
+    (1, 2, 3)
+    """
+    if isinstance(shape, str) or not isinstance(shape, Sequence):
+        raise TypeError(f"{name} must be a tuple of ints, got {shape!r}")
+    result = tuple(_as_int(s, name) for s in shape)
+    if any(s < 0 for s in result):
+        raise ValueError(f"{name} must have non-negative entries, got {result!r}")
+    return result
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """The complete, validated geometry of one convolution plane.
+
+    Instances are immutable and hashable: they key the pattern caches.
+
+    Attributes
+    ----------
+    input_spatial, kernel_size, stride, dilation : tuple of int
+        One entry per spatial dim.
+    padding : tuple of (int, int)
+        ``(low, high)`` padding per spatial dim.
+    padding_mode : str
+        One of ``"zeros"``, ``"circular"``, ``"reflect"``, ``"replicate"``.
+    """
+
+    input_spatial: tuple[int, ...]
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: Pads
+    dilation: tuple[int, ...]
+    padding_mode: str = "zeros"
+
+    @property
+    def ndim(self) -> int:
+        """Number of spatial dims."""
+        return len(self.input_spatial)
+
+    @property
+    def padded_spatial(self) -> tuple[int, ...]:
+        """Spatial shape after padding."""
+        return tuple(n + lo + hi for n, (lo, hi) in zip(self.input_spatial, self.padding, strict=True))
+
+    @property
+    def effective_kernel(self) -> tuple[int, ...]:
+        """Extent of the dilated kernel, ``dilation * (kernel - 1) + 1``."""
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation, strict=True))
+
+    @property
+    def output_spatial(self) -> tuple[int, ...]:
+        """Spatial shape of the output."""
+        return tuple(
+            (p - e) // s + 1 for p, e, s in zip(self.padded_spatial, self.effective_kernel, self.stride, strict=True)
+        )
+
+    @property
+    def symmetric_padding(self) -> bool:
+        """Whether low and high padding agree in every dim."""
+        return all(lo == hi for lo, hi in self.padding)
+
+    @property
+    def input_size(self) -> int:
+        """Number of elements in one input plane."""
+        return prod(self.input_spatial)
+
+    @property
+    def output_size(self) -> int:
+        """Number of elements in one output plane."""
+        return prod(self.output_spatial)
+
+    @property
+    def kernel_numel(self) -> int:
+        """Number of kernel taps."""
+        return prod(self.kernel_size)
+
+
+def conv_geometry(
+    input_spatial: Sequence[int],
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+    padding_mode: str = "zeros",
+) -> ConvGeometry:
+    """Validate a convolution's arguments and return its :class:`ConvGeometry`.
+
+    Raises
+    ------
+    ValueError
+        For non-positive kernel, stride or dilation, negative padding, ``"same"``
+        with stride > 1, an unknown padding mode, reflect/circular padding too
+        large for the input, or a kernel larger than the padded input.
+
+    Examples
+    --------
+    >>> g = conv_geometry((5, 5), 3, stride=2, padding=1)
+    >>> g.output_spatial
+    (3, 3)
+    """
+    spatial = check_shape("input spatial shape", input_spatial)
+    n = len(spatial)
+    if n not in (1, 2, 3):
+        raise ValueError(f"convmat supports 1 to 3 spatial dims, got input spatial shape {spatial}")
+    kernel = normalize_tuple(kernel_size, n, "kernel_size", minimum=1)
+    stride_t = normalize_tuple(stride, n, "stride", minimum=1)
+    dilation_t = normalize_tuple(dilation, n, "dilation", minimum=1)
+    pads = normalize_padding(padding, kernel, stride_t, dilation_t)
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
+    if padding_mode == "reflect" and any(max(p) >= s for p, s in zip(pads, spatial, strict=True)):
+        raise ValueError(
+            f"padding_mode='reflect' needs each pad smaller than the input dim, got padding {pads} "
+            f"for input spatial shape {spatial}"
+        )
+    if padding_mode == "circular" and any(max(p) > s for p, s in zip(pads, spatial, strict=True)):
+        raise ValueError(
+            f"padding_mode='circular' needs each pad at most the input dim, got padding {pads} "
+            f"for input spatial shape {spatial}"
+        )
+    geom = ConvGeometry(spatial, kernel, stride_t, pads, dilation_t, padding_mode)
+    if any(p < e for p, e in zip(geom.padded_spatial, geom.effective_kernel, strict=True)):
+        raise ValueError(
+            f"kernel is larger than the padded input: effective kernel size {geom.effective_kernel} "
+            f"(kernel_size {kernel}, dilation {dilation_t}) vs padded input {geom.padded_spatial} "
+            f"(input {spatial}, padding {pads})"
+        )
+    return geom
+
+
+def conv_output_shape(
+    input_spatial: Sequence[int],
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+) -> tuple[int, ...]:
+    """Spatial output shape of a convolution.
+
+    ``out = floor((n + pad_low + pad_high - dilation * (k - 1) - 1) / stride) + 1``
+    per spatial dim.
+
+    Parameters
+    ----------
+    input_spatial : sequence of int
+        Spatial shape of the input (1 to 3 dims).
+    kernel_size, stride, dilation : int or tuple of int
+    padding : int, tuple of int, "valid" or "same"
+
+    Returns
+    -------
+    tuple of int
+
+    Examples
+    --------
+    >>> import convmat as cm
+    >>> cm.conv_output_shape((28, 28), 5, padding=2)
+    (28, 28)
+    >>> cm.conv_output_shape((5, 5), 3, stride=2)
+    (2, 2)
+    """
+    return conv_geometry(input_spatial, kernel_size, stride, padding, dilation).output_spatial
+
+
+def conv_transpose_output_shape(
+    input_spatial: Sequence[int],
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple = 1,
+    padding: IntOrTuple = 0,
+    output_padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+) -> tuple[int, ...]:
+    """Spatial output shape of a transposed convolution (PyTorch's rule).
+
+    ``out = (n - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1``.
+    ``output_padding`` must be smaller than either the stride or the dilation.
+
+    Examples
+    --------
+    >>> import convmat as cm
+    >>> cm.conv_transpose_output_shape((2, 2), 3, stride=2)
+    (5, 5)
+    >>> cm.conv_transpose_output_shape((2, 2), 3, stride=2, output_padding=1)
+    (6, 6)
+    """
+    spatial = check_shape("input spatial shape", input_spatial)
+    n = len(spatial)
+    if n not in (1, 2, 3):
+        raise ValueError(f"convmat supports 1 to 3 spatial dims, got input spatial shape {spatial}")
+    kernel = normalize_tuple(kernel_size, n, "kernel_size", minimum=1)
+    stride_t = normalize_tuple(stride, n, "stride", minimum=1)
+    pad = normalize_tuple(padding, n, "padding", minimum=0)
+    out_pad = normalize_tuple(output_padding, n, "output_padding", minimum=0)
+    dil = normalize_tuple(dilation, n, "dilation", minimum=1)
+    for op, s, d in zip(out_pad, stride_t, dil, strict=True):
+        if op >= max(s, d):
+            raise ValueError(
+                f"output_padding must be smaller than either stride or dilation, got output_padding={out_pad}, "
+                f"stride={stride_t}, dilation={dil}"
+            )
+    out = tuple(
+        (i - 1) * s - 2 * p + d * (k - 1) + op + 1
+        for i, s, p, d, k, op in zip(spatial, stride_t, pad, dil, kernel, out_pad, strict=True)
+    )
+    if any(o <= 0 for o in out):
+        raise ValueError(
+            f"transposed convolution output would be empty: output spatial shape {out} from input {spatial}, "
+            f"kernel_size {kernel}, stride {stride_t}, padding {pad}, dilation {dil}"
+        )
+    return out
+
+
+def check_conv_channels(input_channels: int, weight_shape: Sequence[int], groups: int, input_name: str = "x") -> int:
+    """Validate channels against ``groups`` for a weight ``(C_out, C_in // groups, *kernel)``.
+
+    Returns the normalised ``groups``.
+
+    Examples
+    --------
+    >>> check_conv_channels(4, (6, 2, 3, 3), 2)
+    2
+    """
+    groups = _as_int(groups, "groups")
+    if groups < 1:
+        raise ValueError(f"groups must be positive, got {groups}")
+    c_out, c_in_g = weight_shape[0], weight_shape[1]
+    if c_out % groups:
+        raise ValueError(f"weight's C_out={c_out} (weight shape {tuple(weight_shape)}) is not divisible by groups={groups}")
+    if input_channels != c_in_g * groups:
+        raise ValueError(
+            f"{input_name} has {input_channels} channels but weight shape {tuple(weight_shape)} with groups={groups} "
+            f"expects C_in = {c_in_g} * {groups} = {c_in_g * groups}"
+        )
+    return groups
+
+
+def conv_problem(
+    input_shape: Sequence[int],
+    weight_shape: Sequence[int],
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    *,
+    batched: bool = True,
+    input_name: str = "x",
+    weight_name: str = "weight",
+) -> tuple[ConvGeometry, int]:
+    """Validate a whole convolution call from its shapes; return its geometry and ``groups``.
+
+    ``input_shape`` is ``(N, C_in, *spatial)`` (or ``(C_in, *spatial)`` with
+    ``batched=False``), ``weight_shape`` is ``(C_out, C_in // groups, *kernel)``.
+    The number of spatial dims is ``len(weight_shape) - 2``; the input must agree.
+
+    Examples
+    --------
+    >>> geom, groups = conv_problem((8, 4, 5, 5), (6, 2, 3, 3), groups=2)
+    >>> geom.output_spatial, groups
+    ((3, 3), 2)
+    """
+    input_shape = check_shape(input_name, input_shape)
+    weight_shape = check_shape(weight_name, weight_shape)
+    n = spatial_dims_of(len(weight_shape), weight_name, "(C_out, C_in // groups, *kernel)")
+    lead = 2 if batched else 1
+    layout = "(N, C_in, *spatial)" if batched else "(C_in, *spatial)"
+    if len(input_shape) != lead + n:
+        raise ValueError(
+            f"{input_name} must have shape {layout} with {n} spatial dim(s) to match {weight_name} of shape "
+            f"{weight_shape}, got shape {input_shape}"
+        )
+    if any(s == 0 for s in weight_shape):
+        raise ValueError(f"{weight_name} must not have empty dimensions, got shape {weight_shape}")
+    groups = check_conv_channels(input_shape[lead - 1], weight_shape, groups, input_name)
+    geom = conv_geometry(input_shape[lead:], weight_shape[2:], stride, padding, dilation, padding_mode)
+    return geom, groups
+
+
+@dataclass(frozen=True)
+class PoolGeometry:
+    """The complete, validated geometry of one pooling plane (padding is symmetric).
+
+    Attributes
+    ----------
+    input_spatial, kernel_size, stride, padding, dilation : tuple of int
+    ceil_mode : bool
+    output_spatial : tuple of int
+    """
+
+    input_spatial: tuple[int, ...]
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    ceil_mode: bool
+    output_spatial: tuple[int, ...]
+
+    @property
+    def ndim(self) -> int:
+        """Number of spatial dims."""
+        return len(self.input_spatial)
+
+    @property
+    def effective_kernel(self) -> tuple[int, ...]:
+        """Extent of the dilated window, ``dilation * (kernel - 1) + 1``."""
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation, strict=True))
+
+    @property
+    def padded_spatial(self) -> tuple[int, ...]:
+        """Extent the windows need: ``(out - 1) * stride + effective_kernel`` (ceil mode may reach past the padding)."""
+        return tuple(
+            (o - 1) * s + e for o, s, e in zip(self.output_spatial, self.stride, self.effective_kernel, strict=True)
+        )
+
+    @property
+    def high_padding(self) -> tuple[int, ...]:
+        """Padding needed on the high side so that every window fits (``>=`` the low padding in ceil mode)."""
+        return tuple(
+            max(ps - n - p, 0) for ps, n, p in zip(self.padded_spatial, self.input_spatial, self.padding, strict=True)
+        )
+
+
+def pool_geometry(
+    input_spatial: Sequence[int],
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+    ceil_mode: bool = False,
+) -> PoolGeometry:
+    """Validate a pooling's arguments and return its :class:`PoolGeometry`.
+
+    ``stride`` defaults to ``kernel_size``. Padding must be at most half the
+    kernel size (PyTorch's rule). In ceil mode the last window must start inside
+    the input or its low padding.
+
+    Examples
+    --------
+    >>> pool_geometry((5, 5), 2, ceil_mode=True).output_spatial
+    (3, 3)
+    """
+    spatial = check_shape("input spatial shape", input_spatial)
+    n = len(spatial)
+    if n not in (1, 2, 3):
+        raise ValueError(f"convmat supports 1 to 3 spatial dims, got input spatial shape {spatial}")
+    kernel = normalize_tuple(kernel_size, n, "kernel_size", minimum=1)
+    stride_t = kernel if stride is None else normalize_tuple(stride, n, "stride", minimum=1)
+    pad = normalize_tuple(padding, n, "padding", minimum=0)
+    dil = normalize_tuple(dilation, n, "dilation", minimum=1)
+    if not isinstance(ceil_mode, bool | int):
+        raise TypeError(f"ceil_mode must be a bool, got {ceil_mode!r}")
+    if any(2 * p > k for p, k in zip(pad, kernel, strict=True)):
+        raise ValueError(f"padding should be at most half of kernel_size, got padding={pad}, kernel_size={kernel}")
+    out = []
+    for i, k, s, p, d in zip(spatial, kernel, stride_t, pad, dil, strict=True):
+        span = i + 2 * p - d * (k - 1) - 1
+        if span < 0:
+            raise ValueError(
+                f"kernel is larger than the padded input: effective kernel size {d * (k - 1) + 1} "
+                f"(kernel_size {kernel}, dilation {dil}) vs padded input {i + 2 * p} (input {spatial}, padding {pad})"
+            )
+        o = (span + (s - 1 if ceil_mode else 0)) // s + 1
+        if ceil_mode and (o - 1) * s >= i + p:
+            o -= 1
+        out.append(o)
+    return PoolGeometry(spatial, kernel, stride_t, pad, dil, bool(ceil_mode), tuple(out))
+
+
+def pool_output_shape(
+    input_spatial: Sequence[int],
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+    ceil_mode: bool = False,
+) -> tuple[int, ...]:
+    """Spatial output shape of max or average pooling (PyTorch's rule).
+
+    ``out = floor_or_ceil((n + 2 * padding - dilation * (k - 1) - 1) / stride) + 1``,
+    reduced by one in ceil mode when the last window would start in the high padding.
+
+    Examples
+    --------
+    >>> import convmat as cm
+    >>> cm.pool_output_shape((4, 4), 2)
+    (2, 2)
+    >>> cm.pool_output_shape((5, 5), 2, ceil_mode=True)
+    (3, 3)
+    """
+    return pool_geometry(input_spatial, kernel_size, stride, padding, dilation, ceil_mode).output_spatial

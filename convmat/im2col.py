@@ -1,0 +1,151 @@
+"""im2col and col2im: a batch as patch matrices, and the adjoint that folds them back.
+
+``im2col`` lays out every window of the (padded) input as a column, so that a
+convolution is one matrix product with the flattened kernel; ``col2im`` is its
+exact adjoint (overlapping windows add up), which is how the input gradient
+leaves patch space. Layout is ``torch.nn.functional.unfold``'s:
+``(N, C * prod(kernel), L)`` with the middle axis ordered channel-major, then
+kernel taps in C order, and ``L = prod(out)`` window positions in C order.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ._arrays import as_array
+from .geometry import ConvGeometry, IntOrTuple, Padding, check_shape, conv_geometry, spatial_dims_of
+from .padding import pad_spatial, unpad_adjoint
+from .windows import window_view
+
+__all__ = ["col2im", "extract_patches", "fold_patches", "im2col"]
+
+
+def extract_patches(x: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+    """Patch tensor of ``x`` (padding mode included) as a contiguous ``(N, C, *kernel, *out)`` array.
+
+    Reshaped to ``(N, C * prod(kernel), prod(out))`` it is the im2col matrix.
+    """
+    n = geom.ndim
+    xp = pad_spatial(x, geom.padding, geom.padding_mode)
+    view = window_view(xp, geom.kernel_size, geom.stride, geom.dilation, geom.output_spatial)
+    # view: [N, C, *out, *kernel] -> [N, C, *kernel, *out], one copy
+    order = (0, 1, *range(2 + n, 2 + 2 * n), *range(2, 2 + n))
+    return np.ascontiguousarray(view.transpose(order))
+
+
+def fold_patches(cols: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+    """Adjoint of :func:`extract_patches`: ``(N, C, *kernel, *out)`` patches back to ``(N, C, *input)``.
+
+    One strided add per kernel tap (``prod(kernel)`` vectorised adds over the
+    whole batch), then the padding's adjoint.
+    """
+    batch, channels = cols.shape[:2]
+    acc = np.zeros((batch, channels, *geom.padded_spatial), dtype=cols.dtype)
+    for tap in itertools.product(*(range(k) for k in geom.kernel_size)):
+        target = tuple(
+            slice(t * d, t * d + (o - 1) * s + 1, s)
+            for t, d, o, s in zip(tap, geom.dilation, geom.output_spatial, geom.stride, strict=True)
+        )
+        acc[(slice(None), slice(None), *target)] += cols[(slice(None), slice(None), *tap)]
+    return unpad_adjoint(acc, geom.padding, geom.input_spatial, geom.padding_mode)
+
+
+def im2col(
+    x: ArrayLike,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+) -> np.ndarray:
+    """Unfold a batch into patch matrices (``torch.nn.functional.unfold``, N-d).
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C, *spatial)
+        Input batch with 1 to 3 spatial dims.
+    kernel_size, stride, dilation : int or tuple of int
+        Window geometry.
+    padding : int, tuple of int, "valid" or "same"
+        Zero padding.
+
+    Returns
+    -------
+    ndarray, shape (N, C * prod(kernel_size), L)
+        Column ``l`` of sample ``n`` holds the window at output position ``l``
+        (C order), channel-major then kernel taps in C order.
+
+    See Also
+    --------
+    col2im : the adjoint, overlapping windows summed.
+
+    Examples
+    --------
+    >>> import numpy as np, convmat as cm
+    >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
+    >>> cm.im2col(x, 2)[0]
+    array([[0., 1., 3., 4.],
+           [1., 2., 4., 5.],
+           [3., 4., 6., 7.],
+           [4., 5., 7., 8.]])
+    """
+    arr = as_array(x, "x")
+    spatial_dims_of(arr.ndim, "x")
+    geom = conv_geometry(arr.shape[2:], kernel_size, stride, padding, dilation)
+    patches = extract_patches(arr, geom)
+    return patches.reshape(arr.shape[0], arr.shape[1] * geom.kernel_numel, geom.output_size)
+
+
+def col2im(
+    cols: ArrayLike,
+    output_size: Sequence[int],
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+) -> np.ndarray:
+    """Fold patch matrices back into a batch, summing overlaps (``torch.nn.functional.fold``, N-d).
+
+    This is the adjoint of :func:`im2col`: ``<im2col(x), c> == <x, col2im(c)>``.
+
+    Parameters
+    ----------
+    cols : array_like, shape (N, C * prod(kernel_size), L)
+        Patch matrices in :func:`im2col`'s layout.
+    output_size : sequence of int
+        Spatial shape of the image to fold into (1 to 3 dims).
+    kernel_size, stride, dilation : int or tuple of int
+        Window geometry.
+    padding : int, tuple of int, "valid" or "same"
+        Zero padding.
+
+    Returns
+    -------
+    ndarray, shape (N, C, *output_size)
+
+    Examples
+    --------
+    >>> import numpy as np, convmat as cm
+    >>> cm.col2im(np.ones((1, 4, 4)), (3, 3), 2)[0, 0]
+    array([[1., 2., 1.],
+           [2., 4., 2.],
+           [1., 2., 1.]])
+    """
+    arr = as_array(cols, "cols")
+    spatial = check_shape("output_size", output_size)
+    geom = conv_geometry(spatial, kernel_size, stride, padding, dilation)
+    if arr.ndim != 3:
+        raise ValueError(f"cols must have shape (N, C * prod(kernel_size), L), got an array of shape {arr.shape}")
+    batch, rows, length = arr.shape
+    if rows % geom.kernel_numel or length != geom.output_size:
+        raise ValueError(
+            f"cols has shape {arr.shape}, which does not fit output_size {spatial} with kernel_size "
+            f"{geom.kernel_size}: expected (N, C * {geom.kernel_numel}, {geom.output_size})"
+        )
+    channels = rows // geom.kernel_numel
+    patches = arr.reshape(batch, channels, *geom.kernel_size, *geom.output_spatial)
+    return fold_patches(patches, geom)
+
