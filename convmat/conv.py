@@ -286,12 +286,15 @@ def _rank_checked(n: int) -> Callable:
     def conv_nd(x: ArrayLike, weight: ArrayLike, *args, **kwargs) -> np.ndarray:
         w = as_array(weight, "weight")
         if w.ndim != n + 2:
-            raise ValueError(f"conv{n}d needs weight of shape (C_out, C_in // groups, *kernel) with {n} spatial "
-                             f"dim(s), got weight of shape {w.shape}")
+            raise ValueError(
+                f"conv{n}d needs weight of shape (C_out, C_in // groups, *kernel) with {n} spatial "
+                f"dim(s), got weight of shape {w.shape}"
+            )
         xa = as_array(x, "x")
         if xa.ndim != n + 2:
-            raise ValueError(f"conv{n}d needs x of shape (N, C_in, *spatial) with {n} spatial dim(s), "
-                             f"got x of shape {xa.shape}")
+            raise ValueError(
+                f"conv{n}d needs x of shape (N, C_in, *spatial) with {n} spatial dim(s), got x of shape {xa.shape}"
+            )
         return conv(xa, w, *args, **kwargs)
 
     dims = ("L",), ("H", "W"), ("D", "H", "W")

@@ -25,8 +25,8 @@ __all__ = [
     "check_conv_channels",
     "check_shape",
     "conv_geometry",
-    "conv_problem",
     "conv_output_shape",
+    "conv_problem",
     "conv_transpose_output_shape",
     "normalize_padding",
     "normalize_tuple",
@@ -374,7 +374,9 @@ def check_conv_channels(input_channels: int, weight_shape: Sequence[int], groups
         raise ValueError(f"groups must be positive, got {groups}")
     c_out, c_in_g = weight_shape[0], weight_shape[1]
     if c_out % groups:
-        raise ValueError(f"weight's C_out={c_out} (weight shape {tuple(weight_shape)}) is not divisible by groups={groups}")
+        raise ValueError(
+            f"weight's C_out={c_out} (weight shape {tuple(weight_shape)}) is not divisible by groups={groups}"
+        )
     if input_channels != c_in_g * groups:
         raise ValueError(
             f"{input_name} has {input_channels} channels but weight shape {tuple(weight_shape)} with groups={groups} "

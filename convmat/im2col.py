@@ -148,4 +148,3 @@ def col2im(
     channels = rows // geom.kernel_numel
     patches = arr.reshape(batch, channels, *geom.kernel_size, *geom.output_spatial)
     return fold_patches(patches, geom)
-

@@ -117,9 +117,7 @@ class ConvPlanePattern:
     def fold_matrix(self) -> sp.csr_array:
         """Sparse ``(nnz, prod(kernel))`` 0/1 map from kernel values to entry values."""
         ones = np.ones(self.tap_entry.size, dtype=np.int8)
-        return sp.csr_array(
-            (ones, (self.tap_entry, self.tap_kernel)), shape=(self.nnz, self.geometry.kernel_numel)
-        )
+        return sp.csr_array((ones, (self.tap_entry, self.tap_kernel)), shape=(self.nnz, self.geometry.kernel_numel))
 
 
 @lru_cache(maxsize=64)
