@@ -2,7 +2,18 @@
 
 __version__ = "0.1.0"
 
-from .conv import conv, conv1d, conv2d, conv3d, conv_input_grad, conv_weight_grad
+from .conv import (
+    conv,
+    conv1d,
+    conv2d,
+    conv3d,
+    conv_input_grad,
+    conv_transpose,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+    conv_weight_grad,
+)
 from .conv_matrices import conv_matrix
 from .geometry import conv_output_shape, conv_transpose_output_shape, pool_output_shape
 from .im2col import col2im, im2col
@@ -16,6 +27,10 @@ __all__ = [
     "conv_input_grad",
     "conv_matrix",
     "conv_output_shape",
+    "conv_transpose",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
     "conv_transpose_output_shape",
     "conv_weight_grad",
     "im2col",

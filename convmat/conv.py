@@ -25,7 +25,14 @@ from numpy.typing import ArrayLike
 
 from ._arrays import as_array, check_array_shape, result_dtype
 from .conv_matrices import matrix_for_geometry
-from .geometry import ConvGeometry, IntOrTuple, Padding, check_shape, conv_problem
+from .geometry import (
+    ConvGeometry,
+    IntOrTuple,
+    Padding,
+    check_shape,
+    conv_problem,
+    conv_transpose_problem,
+)
 from .im2col import extract_patches, fold_patches
 from .patterns import patch_selection_matrix
 
@@ -36,6 +43,10 @@ __all__ = [
     "conv2d",
     "conv3d",
     "conv_input_grad",
+    "conv_transpose",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
     "conv_weight_grad",
 ]
 
@@ -174,10 +185,11 @@ def conv(
     xa, w = as_array(x, "x"), as_array(weight, "weight")
     b = None if bias is None else as_array(bias, "bias")
     geom, groups = conv_problem(xa.shape, w.shape, stride, padding, dilation, groups, padding_mode)
+    if b is not None:
+        check_array_shape(b, (w.shape[0],), "bias", f"(C_out,) for weight of shape {w.shape}")
     dtype = result_dtype(xa, w, b)
     y = _FORWARD[backend](xa.astype(dtype, copy=False), w.astype(dtype, copy=False), geom, groups)
     if b is not None:
-        check_array_shape(b, (w.shape[0],), "bias", f"(C_out,) for weight of shape {w.shape}")
         y += b.reshape((-1,) + (1,) * geom.ndim)
     return y
 
@@ -282,40 +294,118 @@ def conv_weight_grad(
     return _weight_grad_from_patches(cols, dy.astype(dtype, copy=False), wshape, geom, groups)
 
 
-def _rank_checked(n: int) -> Callable:
-    def conv_nd(x: ArrayLike, weight: ArrayLike, *args, **kwargs) -> np.ndarray:
-        w = as_array(weight, "weight")
-        if w.ndim != n + 2:
-            raise ValueError(
-                f"conv{n}d needs weight of shape (C_out, C_in // groups, *kernel) with {n} spatial "
-                f"dim(s), got weight of shape {w.shape}"
-            )
-        xa = as_array(x, "x")
-        if xa.ndim != n + 2:
-            raise ValueError(
-                f"conv{n}d needs x of shape (N, C_in, *spatial) with {n} spatial dim(s), got x of shape {xa.shape}"
-            )
-        return conv(xa, w, *args, **kwargs)
+def conv_transpose(
+    x: ArrayLike,
+    weight: ArrayLike,
+    bias: ArrayLike | None = None,
+    stride: IntOrTuple = 1,
+    padding: IntOrTuple = 0,
+    output_padding: IntOrTuple = 0,
+    groups: int = 1,
+    dilation: IntOrTuple = 1,
+    backend: str = "im2col",
+) -> np.ndarray:
+    """Transposed convolution (PyTorch's ``conv_transpose{1,2,3}d``): ``y = Wᵀ·x + b``.
 
-    dims = ("L",), ("H", "W"), ("D", "H", "W")
-    spatial = ", ".join(dims[n - 1])
-    conv_nd.__name__ = conv_nd.__qualname__ = f"conv{n}d"
-    example_x = "np.ones((1, 1" + ", 4" * n + "))"
-    example_w = "np.ones((2, 1" + ", 3" * n + "))"
-    conv_nd.__doc__ = f"""{n}-d convolution: :func:`conv` for x of shape (N, C_in, {spatial}) only.
+    ``W`` is the convolution that maps an input of the output's shape back to the
+    shape of ``x``, so this inverts the *shape* of a convolution, not its values
+    (it is ``Wᵀ``, not ``W⁻¹``). A strided convolution maps several input sizes to
+    the same output size; ``output_padding`` picks which one to return.
 
-    Same arguments as :func:`conv`; raises ``ValueError`` unless ``x`` and
-    ``weight`` have exactly {n} spatial dim(s).
+    Parameters
+    ----------
+    x : array_like, shape (N, C_in, *spatial)
+    weight : array_like, shape (C_in, C_out // groups, *kernel)
+        PyTorch's layout for transposed convolutions (input channels first).
+    bias : array_like, shape (C_out,), optional
+    stride, padding, dilation : int or tuple of int
+        Those of the forward convolution this is the transpose of.
+    output_padding : int or tuple of int
+        Extra size on the high side of each output dim; smaller than either
+        the stride or the dilation.
+    groups : int
+    backend : {"im2col", "sparse"}
+        As in :func:`conv`; ``"sparse"`` multiplies by the explicit ``W.T``.
+
+    Returns
+    -------
+    ndarray, shape (N, C_out, *out_spatial)
+        ``out = (n - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1``.
 
     Examples
     --------
     >>> import numpy as np, convmat as cm
-    >>> cm.conv{n}d({example_x}, {example_w}).shape
-    {(1, 2) + (2,) * n}
+    >>> y = cm.conv_transpose(np.ones((1, 1, 2, 2)), np.ones((1, 1, 3, 3)), stride=2)
+    >>> y.shape
+    (1, 1, 5, 5)
+    >>> y[0, 0]
+    array([[1., 1., 2., 1., 1.],
+           [1., 1., 2., 1., 1.],
+           [2., 2., 4., 2., 2.],
+           [1., 1., 2., 1., 1.],
+           [1., 1., 2., 1., 1.]])
     """
-    return conv_nd
+    _check_backend(backend)
+    xa, w = as_array(x, "x"), as_array(weight, "weight")
+    b = None if bias is None else as_array(bias, "bias")
+    geom, zero_tail, groups = conv_transpose_problem(
+        xa.shape, w.shape, stride, padding, output_padding, groups, dilation
+    )
+    dtype = result_dtype(xa, w, b)
+    c_out = w.shape[1] * groups
+    if b is not None:
+        check_array_shape(b, (c_out,), "bias", f"(C_out,) for weight of shape {w.shape} and groups={groups}")
+    if geom is None:
+        y = np.zeros((xa.shape[0], c_out, *zero_tail), dtype=dtype)
+    else:
+        y = _INPUT_GRAD[backend](xa.astype(dtype, copy=False), w.astype(dtype, copy=False), geom, groups)
+        if any(zero_tail):
+            y = np.pad(y, [(0, 0), (0, 0), *((0, t) for t in zero_tail)])
+    if b is not None:
+        y += b.reshape((-1,) + (1,) * len(zero_tail))
+    return y
 
 
-conv1d = _rank_checked(1)
-conv2d = _rank_checked(2)
-conv3d = _rank_checked(3)
+def _rank_checked(function: Callable, n: int, weight_layout: str, example: tuple[str, str, tuple]) -> Callable:
+    name = f"{function.__name__}{n}d"
+
+    def wrapper(x: ArrayLike, weight: ArrayLike, *args, **kwargs) -> np.ndarray:
+        w = as_array(weight, "weight")
+        if w.ndim != n + 2:
+            raise ValueError(
+                f"{name} needs weight of shape {weight_layout} with {n} spatial dim(s), got weight of shape {w.shape}"
+            )
+        xa = as_array(x, "x")
+        if xa.ndim != n + 2:
+            raise ValueError(f"{name} needs x of shape (N, C, *spatial) with {n} spatial dim(s), got {xa.shape}")
+        return function(xa, w, *args, **kwargs)
+
+    spatial = ", ".join((("L",), ("H", "W"), ("D", "H", "W"))[n - 1])
+    x_shape, w_shape, result = example
+    wrapper.__name__ = wrapper.__qualname__ = name
+    wrapper.__doc__ = f"""{n}-d :func:`{function.__name__}`: x of shape (N, C, {spatial}) only.
+
+    Same arguments as :func:`{function.__name__}`; raises ``ValueError`` unless
+    ``x`` and ``weight`` have exactly {n} spatial dim(s).
+
+    Examples
+    --------
+    >>> import numpy as np, convmat as cm
+    >>> cm.{name}(np.ones({x_shape}), np.ones({w_shape})).shape
+    {result}
+    """
+    return wrapper
+
+
+def _example(n: int, c_in: int, c_out: int, out: int) -> tuple[str, str, tuple]:
+    return str((1, 1) + (4,) * n), str((c_in, c_out) + (3,) * n), (1, 2) + (out,) * n
+
+
+CONV_LAYOUT = "(C_out, C_in // groups, *kernel)"
+TRANSPOSE_LAYOUT = "(C_in, C_out // groups, *kernel)"
+conv1d = _rank_checked(conv, 1, CONV_LAYOUT, _example(1, 2, 1, 2))
+conv2d = _rank_checked(conv, 2, CONV_LAYOUT, _example(2, 2, 1, 2))
+conv3d = _rank_checked(conv, 3, CONV_LAYOUT, _example(3, 2, 1, 2))
+conv_transpose1d = _rank_checked(conv_transpose, 1, TRANSPOSE_LAYOUT, _example(1, 1, 2, 6))
+conv_transpose2d = _rank_checked(conv_transpose, 2, TRANSPOSE_LAYOUT, _example(2, 1, 2, 6))
+conv_transpose3d = _rank_checked(conv_transpose, 3, TRANSPOSE_LAYOUT, _example(3, 1, 2, 6))

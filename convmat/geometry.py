@@ -27,7 +27,10 @@ __all__ = [
     "conv_geometry",
     "conv_output_shape",
     "conv_problem",
+    "conv_transpose_geometry",
     "conv_transpose_output_shape",
+    "conv_transpose_problem",
+    "normalize_groups",
     "normalize_padding",
     "normalize_tuple",
     "pool_geometry",
@@ -311,6 +314,75 @@ def conv_output_shape(
     return conv_geometry(input_spatial, kernel_size, stride, padding, dilation).output_spatial
 
 
+def conv_transpose_geometry(
+    input_spatial: Sequence[int],
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple = 1,
+    padding: IntOrTuple = 0,
+    output_padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+) -> tuple[ConvGeometry | None, tuple[int, ...]]:
+    """The forward convolution a transposed convolution is the transpose of.
+
+    A transposed convolution of an input of spatial shape ``n`` is ``Wᵀ`` of the
+    convolution that maps the transposed output back to ``n`` positions. With
+    ``output_padding`` the output grows by ``op`` on the high side; the forward
+    convolution then has padding ``(padding, padding - op)``. Where ``op`` exceeds
+    the padding, the last ``op - padding`` output positions receive no input at all
+    (they stay zero): they are returned as ``zero_tail`` and the forward geometry
+    stops before them.
+
+    Returns
+    -------
+    geometry : ConvGeometry or None
+        Forward geometry (zero padding, possibly asymmetric) with
+        ``geometry.output_spatial == input_spatial``; ``None`` in the degenerate
+        case where the padding swallows every position the input reaches.
+    zero_tail : tuple of int
+        Output positions appended as zeros on the high side, per dim (the whole
+        output shape when ``geometry`` is ``None``).
+
+    Examples
+    --------
+    >>> geom, tail = conv_transpose_geometry((2, 2), 3, stride=2, padding=1, output_padding=1)
+    >>> geom.input_spatial, geom.padding, tail
+    ((4, 4), ((1, 0), (1, 0)), (0, 0))
+    """
+    spatial = check_shape("input spatial shape", input_spatial)
+    n = len(spatial)
+    if n not in (1, 2, 3):
+        raise ValueError(f"convmat supports 1 to 3 spatial dims, got input spatial shape {spatial}")
+    kernel = normalize_tuple(kernel_size, n, "kernel_size", minimum=1)
+    stride_t = normalize_tuple(stride, n, "stride", minimum=1)
+    pad = normalize_tuple(padding, n, "padding", minimum=0)
+    out_pad = normalize_tuple(output_padding, n, "output_padding", minimum=0)
+    dil = normalize_tuple(dilation, n, "dilation", minimum=1)
+    if any(i == 0 for i in spatial):
+        raise ValueError(f"transposed convolution needs a non-empty input, got input spatial shape {spatial}")
+    for op, s, d in zip(out_pad, stride_t, dil, strict=True):
+        if op >= max(s, d):
+            raise ValueError(
+                f"output_padding must be smaller than either stride or dilation, got output_padding={out_pad}, "
+                f"stride={stride_t}, dilation={dil}"
+            )
+    out = tuple(
+        (i - 1) * s - 2 * p + d * (k - 1) + op + 1
+        for i, s, p, d, k, op in zip(spatial, stride_t, pad, dil, kernel, out_pad, strict=True)
+    )
+    if any(o <= 0 for o in out):
+        raise ValueError(
+            f"transposed convolution output would be empty: output spatial shape {out} from input {spatial}, "
+            f"kernel_size {kernel}, stride {stride_t}, padding {pad}, output_padding {out_pad}, dilation {dil}"
+        )
+    tail = tuple(max(op - p, 0) for op, p in zip(out_pad, pad, strict=True))
+    forward_in = tuple(o - t for o, t in zip(out, tail, strict=True))
+    if any(i <= 0 for i in forward_in):
+        # The padding swallows every position the input reaches: the output is all zeros.
+        return None, out
+    pads = tuple((p, max(p - op, 0)) for p, op in zip(pad, out_pad, strict=True))
+    return ConvGeometry(forward_in, kernel, stride_t, pads, dil), tail
+
+
 def conv_transpose_output_shape(
     input_spatial: Sequence[int],
     kernel_size: IntOrTuple,
@@ -332,31 +404,24 @@ def conv_transpose_output_shape(
     >>> cm.conv_transpose_output_shape((2, 2), 3, stride=2, output_padding=1)
     (6, 6)
     """
-    spatial = check_shape("input spatial shape", input_spatial)
-    n = len(spatial)
-    if n not in (1, 2, 3):
-        raise ValueError(f"convmat supports 1 to 3 spatial dims, got input spatial shape {spatial}")
-    kernel = normalize_tuple(kernel_size, n, "kernel_size", minimum=1)
-    stride_t = normalize_tuple(stride, n, "stride", minimum=1)
-    pad = normalize_tuple(padding, n, "padding", minimum=0)
-    out_pad = normalize_tuple(output_padding, n, "output_padding", minimum=0)
-    dil = normalize_tuple(dilation, n, "dilation", minimum=1)
-    for op, s, d in zip(out_pad, stride_t, dil, strict=True):
-        if op >= max(s, d):
-            raise ValueError(
-                f"output_padding must be smaller than either stride or dilation, got output_padding={out_pad}, "
-                f"stride={stride_t}, dilation={dil}"
-            )
-    out = tuple(
-        (i - 1) * s - 2 * p + d * (k - 1) + op + 1
-        for i, s, p, d, k, op in zip(spatial, stride_t, pad, dil, kernel, out_pad, strict=True)
-    )
-    if any(o <= 0 for o in out):
-        raise ValueError(
-            f"transposed convolution output would be empty: output spatial shape {out} from input {spatial}, "
-            f"kernel_size {kernel}, stride {stride_t}, padding {pad}, dilation {dil}"
-        )
-    return out
+    geom, tail = conv_transpose_geometry(input_spatial, kernel_size, stride, padding, output_padding, dilation)
+    if geom is None:
+        return tail
+    return tuple(i + t for i, t in zip(geom.input_spatial, tail, strict=True))
+
+
+def normalize_groups(groups: int) -> int:
+    """Validate ``groups`` (a positive int).
+
+    Examples
+    --------
+    >>> normalize_groups(2)
+    2
+    """
+    groups = _as_int(groups, "groups")
+    if groups < 1:
+        raise ValueError(f"groups must be positive, got {groups}")
+    return groups
 
 
 def check_conv_channels(input_channels: int, weight_shape: Sequence[int], groups: int, input_name: str = "x") -> int:
@@ -369,9 +434,7 @@ def check_conv_channels(input_channels: int, weight_shape: Sequence[int], groups
     >>> check_conv_channels(4, (6, 2, 3, 3), 2)
     2
     """
-    groups = _as_int(groups, "groups")
-    if groups < 1:
-        raise ValueError(f"groups must be positive, got {groups}")
+    groups = normalize_groups(groups)
     c_out, c_in_g = weight_shape[0], weight_shape[1]
     if c_out % groups:
         raise ValueError(
@@ -425,6 +488,47 @@ def conv_problem(
     groups = check_conv_channels(input_shape[lead - 1], weight_shape, groups, input_name)
     geom = conv_geometry(input_shape[lead:], weight_shape[2:], stride, padding, dilation, padding_mode)
     return geom, groups
+
+
+def conv_transpose_problem(
+    input_shape: Sequence[int],
+    weight_shape: Sequence[int],
+    stride: IntOrTuple = 1,
+    padding: IntOrTuple = 0,
+    output_padding: IntOrTuple = 0,
+    groups: int = 1,
+    dilation: IntOrTuple = 1,
+) -> tuple[ConvGeometry | None, tuple[int, ...], int]:
+    """Validate a transposed convolution call from its shapes.
+
+    ``input_shape`` is ``(N, C_in, *spatial)``, ``weight_shape`` is
+    ``(C_in, C_out // groups, *kernel)``. Returns the forward geometry and zero
+    tail of :func:`conv_transpose_geometry` and the normalised ``groups``.
+
+    Examples
+    --------
+    >>> geom, tail, groups = conv_transpose_problem((1, 4, 3, 3), (4, 1, 2, 2), stride=2, groups=2)
+    >>> geom.input_spatial, tail, groups
+    ((6, 6), (0, 0), 2)
+    """
+    input_shape = check_shape("x", input_shape)
+    weight_shape = check_shape("weight", weight_shape)
+    n = spatial_dims_of(len(weight_shape), "weight", "(C_in, C_out // groups, *kernel)")
+    if len(input_shape) != n + 2:
+        raise ValueError(
+            f"x must have shape (N, C_in, *spatial) with {n} spatial dim(s) to match weight of shape "
+            f"{weight_shape}, got shape {input_shape}"
+        )
+    if any(s == 0 for s in weight_shape):
+        raise ValueError(f"weight must not have empty dimensions, got shape {weight_shape}")
+    if input_shape[1] != weight_shape[0]:
+        raise ValueError(
+            f"x has {input_shape[1]} channels but weight of shape {weight_shape} expects C_in = {weight_shape[0]}"
+        )
+    # Its forward convolution maps C_out -> C_in channels with this very weight.
+    groups = check_conv_channels(weight_shape[1] * normalize_groups(groups), weight_shape, groups, "x")
+    geom, tail = conv_transpose_geometry(input_shape[2:], weight_shape[2:], stride, padding, output_padding, dilation)
+    return geom, tail, groups
 
 
 @dataclass(frozen=True)
