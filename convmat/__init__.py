@@ -17,6 +17,7 @@ from .conv import (
 from .conv_matrices import conv_matrix
 from .geometry import conv_output_shape, conv_transpose_output_shape, pool_output_shape
 from .im2col import col2im, im2col
+from .inspect import format_matrix, symbolic_conv_matrix
 
 __all__ = [
     "col2im",
@@ -33,6 +34,8 @@ __all__ = [
     "conv_transpose3d",
     "conv_transpose_output_shape",
     "conv_weight_grad",
+    "format_matrix",
     "im2col",
     "pool_output_shape",
+    "symbolic_conv_matrix",
 ]

@@ -1,29 +1,148 @@
-"""Command line: ``python -m convmat demo``."""
+"""Command line: ``python -m convmat {show,demo} …`` (``--help`` on each).
+
+``show`` prints a convolution matrix ``W`` in symbols (or numbers, or as a
+picture); ``demo`` checks every seed identity on concrete numbers and exits
+non-zero if any fails. Bad arguments give a one-line error and exit code 2.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from math import prod
 
+import numpy as np
+
+from .conv_matrices import conv_matrix
 from .demo import run_demo
+from .inspect import format_matrix, symbolic_conv_matrix
+
+PROG = "python -m convmat"
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _dims(text: str) -> tuple[int, ...]:
+    """``"4x4"`` -> ``(4, 4)``; ``"3"`` -> ``(3,)``."""
+    try:
+        dims = tuple(int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 4x4 or 5 or 3x3x3, got {text!r}") from None
+    if not 1 <= len(dims) <= 3 or min(dims) < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 to 3 positive sizes like 4x4, got {text!r}")
+    return dims
+
+
+def _padding(text: str) -> int | tuple[int, ...] | str:
+    if text in ("same", "valid"):
+        return text
+    dims = _dims(text) if text != "0" else (0,)
+    return dims[0] if len(dims) == 1 else dims
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m convmat", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="check every identity on concrete numbers")
+    parser = _Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    show = commands.add_parser(
+        "show",
+        help="print the convolution matrix W (symbols by default)",
+        description="Print the convolution matrix W of one input plane: kernel taps as symbols "
+        "k11 … (1-based, C order), 0 for structural zeros.",
+    )
+    show.add_argument("--input", type=_dims, required=True, metavar="HxW", help="input spatial size, e.g. 4x4")
+    show.add_argument("--kernel", type=_dims, required=True, metavar="KxK", help="kernel size, e.g. 3x3")
+    show.add_argument("--stride", type=_dims, default=(1,), metavar="S", help="stride (int or SxS, default 1)")
+    show.add_argument(
+        "--padding", type=_padding, default=0, metavar="P", help="padding: int, PxP, same or valid (default 0)"
+    )
+    show.add_argument("--dilation", type=_dims, default=(1,), metavar="D", help="dilation (int or DxD, default 1)")
+    show.add_argument(
+        "--padding-mode",
+        default="zeros",
+        choices=("zeros", "circular", "reflect", "replicate"),
+        help="padding mode folded into W (default zeros)",
+    )
+    show.add_argument(
+        "--channels",
+        type=_dims,
+        default=(1, 1),
+        metavar="CINxCOUT",
+        help="input and output channels, CIN or CINxCOUT (default 1x1); more than one prints numbers",
+    )
+    show.add_argument("--numeric", action="store_true", help="print numbers: kernel values 1, 2, … instead of symbols")
+    show.add_argument("--png", metavar="FILE", help="also save a picture of W (needs matplotlib)")
+    show.add_argument("--max-size", type=int, default=48, metavar="N", help="elide beyond N rows/columns (default 48)")
+
+    demo = commands.add_parser(
+        "demo",
+        help="check every seed identity on concrete numbers",
+        description="Walk through the identities of backpropagation through convolution and pooling on "
+        "small concrete numbers; each prints whether it holds and its max error. Exits 1 if any fails.",
+    )
     demo.add_argument("--seed", type=int, default=0, help="seed of the random example data (default 0)")
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the process exit code (2 for bad arguments, 1 if an identity fails)."""
-    args = _parser().parse_args(argv)
+def _one(value: tuple[int, ...] | int | str) -> tuple[int, ...] | int | str:
+    return value[0] if isinstance(value, tuple) and len(value) == 1 else value
+
+
+def _show(args: argparse.Namespace) -> int:
+    geometry = {
+        "stride": _one(args.stride),
+        "padding": args.padding,
+        "dilation": _one(args.dilation),
+        "padding_mode": args.padding_mode,
+    }
+    if len(args.kernel) not in (1, len(args.input)):
+        raise ValueError(f"--kernel {args.kernel} and --input {args.input} have different numbers of dims")
+    kernel = args.kernel * len(args.input) if len(args.kernel) == 1 else args.kernel
+    channels = args.channels * 2 if len(args.channels) == 1 else args.channels
+    if len(channels) != 2:
+        raise ValueError(f"--channels takes CIN or CINxCOUT, got {args.channels}")
+    if args.numeric or channels != (1, 1):
+        c_in, c_out = channels
+        weight = np.arange(1.0, 1 + c_out * c_in * prod(kernel)).reshape(c_out, c_in, *kernel)
+        matrix = conv_matrix(weight, (c_in, *args.input), **geometry)
+    else:
+        matrix = symbolic_conv_matrix(args.input, kernel, **geometry)
+    rows, cols = matrix.shape
+    print(f"W: {rows} x {cols} (output {rows} values from input {cols} values)")
+    print(format_matrix(matrix, max_rows=args.max_size, max_cols=args.max_size))
+    if args.png:
+        from .plot import plot_matrix
+
+        ax = plot_matrix(
+            matrix, title=f"W: input {'x'.join(map(str, args.input))}, kernel {'x'.join(map(str, kernel))}"
+        )
+        ax.figure.savefig(args.png, dpi=150)
+        print(f"picture saved to {args.png}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
     checks = run_demo(sys.stdout, seed=args.seed)
     failed = [c for c in checks if not c.holds]
     print(f"\n{len(checks) - len(failed)} of {len(checks)} identities hold.")
     return 1 if failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 ok, 1 an identity failed, 2 bad arguments)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return _show(args) if args.command == "show" else _demo(args)
+    except (ValueError, TypeError, ImportError) as exc:
+        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
