@@ -18,8 +18,28 @@ from .conv_matrices import conv_matrix
 from .geometry import conv_output_shape, conv_transpose_output_shape, pool_output_shape
 from .im2col import col2im, im2col
 from .inspect import format_matrix, symbolic_conv_matrix
+from .pool_matrices import avg_pool_matrix, max_pool_matrix
+from .pooling import (
+    avg_pool,
+    avg_pool1d,
+    avg_pool2d,
+    avg_pool3d,
+    avg_pool_backward,
+    max_pool,
+    max_pool1d,
+    max_pool2d,
+    max_pool3d,
+    max_pool_backward,
+    max_unpool,
+)
 
 __all__ = [
+    "avg_pool",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
+    "avg_pool_backward",
+    "avg_pool_matrix",
     "col2im",
     "conv",
     "conv1d",
@@ -36,6 +56,13 @@ __all__ = [
     "conv_weight_grad",
     "format_matrix",
     "im2col",
+    "max_pool",
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+    "max_pool_backward",
+    "max_pool_matrix",
+    "max_unpool",
     "pool_output_shape",
     "symbolic_conv_matrix",
 ]

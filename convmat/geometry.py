@@ -35,7 +35,9 @@ __all__ = [
     "normalize_tuple",
     "pool_geometry",
     "pool_output_shape",
+    "pool_problem",
     "spatial_dims_of",
+    "unpool_output_spatial",
 ]
 
 PADDING_MODES = ("zeros", "circular", "reflect", "replicate")
@@ -587,7 +589,9 @@ def pool_geometry(
 
     ``stride`` defaults to ``kernel_size``. Padding must be at most half the
     kernel size (PyTorch's rule). In ceil mode the last window must start inside
-    the input or its low padding.
+    the input or its low padding. Every window must read at least one input
+    element: with dilation a window can otherwise fall entirely into the padding,
+    where PyTorch returns ``-inf`` with an index outside the input plane.
 
     Examples
     --------
@@ -598,6 +602,8 @@ def pool_geometry(
     n = len(spatial)
     if n not in (1, 2, 3):
         raise ValueError(f"convmat supports 1 to 3 spatial dims, got input spatial shape {spatial}")
+    if any(s == 0 for s in spatial):
+        raise ValueError(f"pooling needs a non-empty input, got input spatial shape {spatial}")
     kernel = normalize_tuple(kernel_size, n, "kernel_size", minimum=1)
     stride_t = kernel if stride is None else normalize_tuple(stride, n, "stride", minimum=1)
     pad = normalize_tuple(padding, n, "padding", minimum=0)
@@ -617,8 +623,79 @@ def pool_geometry(
         o = (span + (s - 1 if ceil_mode else 0)) // s + 1
         if ceil_mode and (o - 1) * s >= i + p:
             o -= 1
+        # Only windows that start in the low padding can miss the input: find the first
+        # tap j0 of each that is past the padding, and check it lies inside the input.
+        for start in range(-p, min(o * s, p) - p, s):
+            j0 = -(start // d)
+            if j0 >= k or start + j0 * d >= i:
+                raise ValueError(
+                    f"a pooling window reads only padding: window at input position {start} with "
+                    f"kernel_size {kernel}, dilation {dil}, padding {pad} skips every element of input {spatial}"
+                )
         out.append(o)
     return PoolGeometry(spatial, kernel, stride_t, pad, dil, bool(ceil_mode), tuple(out))
+
+
+def pool_problem(
+    input_shape: Sequence[int],
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+    ceil_mode: bool = False,
+    *,
+    input_name: str = "x",
+) -> PoolGeometry:
+    """Validate a whole pooling call from the input shape ``(N, C, *spatial)``.
+
+    The number of spatial dims (1 to 3) is ``len(input_shape) - 2``.
+
+    Examples
+    --------
+    >>> pool_problem((8, 3, 7, 7), 3, stride=2, padding=1).output_spatial
+    (4, 4)
+    """
+    shape = check_shape(input_name, input_shape)
+    spatial_dims_of(len(shape), input_name)
+    return pool_geometry(shape[2:], kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def unpool_output_spatial(pooled_shape: Sequence[int], output_size: Sequence[int]) -> tuple[int, ...]:
+    """Validate max unpooling's ``output_size`` against the pooled shape ``(N, C, *pooled)``.
+
+    ``output_size`` is the spatial size ``(*spatial)`` or the full ``(N, C, *spatial)``
+    (whose ``N, C`` must match). It must be a size that some pooling reduces to
+    ``pooled``: every dim positive and at least ``pooled - 1``, since a pooling
+    (padding at most half the kernel) gives at most one output more than its input.
+    Returns the spatial size.
+
+    Examples
+    --------
+    >>> unpool_output_spatial((1, 3, 2, 2), (4, 4))
+    (4, 4)
+    >>> unpool_output_spatial((1, 3, 2, 2), (1, 3, 5, 5))
+    (5, 5)
+    """
+    pooled = tuple(pooled_shape)
+    n = len(pooled) - 2
+    size = check_shape("output_size", output_size)
+    if len(size) == n + 2:
+        if size[:2] != pooled[:2]:
+            raise ValueError(
+                f"output_size {size} given as (N, C, *spatial) must have N, C = {pooled[:2]} like x of shape {pooled}"
+            )
+        size = size[2:]
+    elif len(size) != n:
+        raise ValueError(
+            f"output_size must have {n} entries (*spatial) or {n + 2} (N, C, *spatial) for x of shape {pooled}, "
+            f"got {size}"
+        )
+    if any(s < max(o - 1, 1) for s, o in zip(size, pooled[2:], strict=True)):
+        raise ValueError(
+            f"output_size {size} cannot be the input of a pooling with output {pooled[2:]} (x of shape {pooled}): "
+            f"each dim must be positive and at least the pooled size minus one"
+        )
+    return size
 
 
 def pool_output_shape(

@@ -136,6 +136,8 @@ def col2im(
     """
     arr = as_array(cols, "cols")
     spatial = check_shape("output_size", output_size)
+    if len(spatial) not in (1, 2, 3):
+        raise ValueError(f"output_size must have 1 to 3 spatial dims, got {spatial}")
     geom = conv_geometry(spatial, kernel_size, stride, padding, dilation)
     if arr.ndim != 3:
         raise ValueError(f"cols must have shape (N, C * prod(kernel_size), L), got an array of shape {arr.shape}")

@@ -120,7 +120,6 @@ def _draw_values(plt, ax, values: np.ndarray) -> None:
     masked = np.ma.masked_equal(values, 0.0)
     bound = float(np.max(np.abs(values), initial=0.0)) or 1.0
     vmin = -bound if values.min(initial=0.0) < 0 else 0.0
-    cmap = plt.get_cmap("RdBu_r" if vmin < 0 else "viridis").copy()
-    cmap.set_bad("white")
+    cmap = plt.get_cmap("RdBu_r" if vmin < 0 else "viridis").with_extremes(bad="white")
     image = ax.imshow(masked, cmap=cmap, vmin=vmin, vmax=bound, interpolation="nearest", aspect="equal")
     ax.figure.colorbar(image, ax=ax, shrink=0.8)

@@ -1,0 +1,197 @@
+"""Pooling as sparse matrices: the max-pooling selection ``S`` and the averaging matrix ``A``.
+
+Max pooling *selects*: once the switches (the argmax of every window) are
+known, the pooled output is ``y = S·x`` with a 0/1 matrix ``S`` that has one 1
+per row, and the input gradient is ``dx = Sᵀ·dy``. ``S`` depends on the values
+of ``x`` only through the switches. Average pooling is linear from the start:
+one fixed matrix ``A`` of a plane, independent of the values, applied to every
+plane; its gradient is ``Aᵀ``.
+
+:func:`max_pool_switches` is the raw material of both max-pooling routes: the
+direct one (:func:`convmat.max_pool`) and the matrix one (:func:`max_pool_matrix`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from math import prod
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import ArrayLike
+
+from ._arrays import as_array
+from .geometry import IntOrTuple, PoolGeometry, pool_geometry, pool_problem
+from .padding import pad_spatial
+from .pool_patterns import avg_pool_plane_matrix, max_pool_pattern
+from .windows import window_view
+
+__all__ = ["averaging_matrix", "avg_pool_matrix", "max_pool_matrix", "max_pool_switches", "sparse_dtype"]
+
+
+def sparse_dtype(dtype: np.dtype) -> np.dtype:
+    """The real dtype a pooling matrix needs to keep ``dtype`` (scipy.sparse has no float16).
+
+    Examples
+    --------
+    >>> sparse_dtype(np.dtype(np.complex64)), sparse_dtype(np.dtype(np.float16))
+    (dtype('float32'), dtype('float32'))
+    """
+    return np.promote_types(np.finfo(dtype).dtype, np.float32)
+
+
+def max_pool_switches(x: np.ndarray, geom: PoolGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """Max pooling of a real ``(N, C, *spatial)`` array, with its switches.
+
+    PyTorch's rule, vectorised over planes and windows with one pass per kernel
+    tap: scan the taps of every window in row-major order, and let a tap take
+    over when it is greater than the running maximum or is NaN. So ties go to
+    the first maximum, a NaN propagates and names the *last* NaN of its window,
+    and a window whose input elements are all ``-inf`` names its first input
+    element (the ``-inf`` padding never wins).
+
+    Returns
+    -------
+    values : ndarray, shape (N, C, *out_spatial), dtype of ``x``
+    switches : ndarray of int64, same shape
+        Flat position of each maximum inside its unpadded input plane.
+    """
+    pattern = max_pool_pattern(geom)
+    pads = tuple(zip(geom.padding, geom.high_padding, strict=True))
+    xp = pad_spatial(x, pads, "zeros", value=-np.inf)
+    # windows[n, c, *o, *k] == xp[n, c, o * stride + k * dilation]
+    windows = window_view(xp, geom.kernel_size, geom.stride, geom.dilation, geom.output_spatial)
+    out_shape = (*x.shape[:2], *geom.output_spatial)
+    best = np.full(out_shape, -np.inf, dtype=x.dtype)
+    tap_dtype = np.min_scalar_type(pattern.tap_offset.size - 1)
+    tap = np.array(np.broadcast_to(pattern.first_tap.astype(tap_dtype), out_shape))
+    take = np.empty(out_shape, dtype=bool)
+    has_nan = bool(np.isnan(x).any())
+    for t, offset in enumerate(np.ndindex(*geom.kernel_size)):
+        value = windows[(..., *offset)]
+        np.greater(value, best, out=take)
+        if has_nan:
+            take |= np.isnan(value)
+        np.copyto(best, value, where=take)
+        np.copyto(tap, t, where=take)
+    return best, pattern.window_origin + pattern.tap_offset[tap]
+
+
+def max_pool_matrix(
+    x: ArrayLike,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+    ceil_mode: bool = False,
+) -> sp.csr_array:
+    """The 0/1 selection matrix ``S`` of max pooling ``x``: ``y = S·x``, ``dx = Sᵀ·dy``.
+
+    Row ``r`` of ``S`` (the ``r``-th element of the flattened output) has a
+    single 1, in the column of the input element that is the maximum of that
+    window: its switch. Built directly in CSR form from the switches.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C, *spatial)
+        Real input, 1 to 3 spatial dims (complex raises ``TypeError``).
+    kernel_size, stride, padding, dilation, ceil_mode
+        As in :func:`convmat.max_pool`.
+
+    Returns
+    -------
+    scipy.sparse.csr_array, shape (N*C*prod(out), N*C*prod(spatial))
+        Entries of the input's dtype (float32 stays float32, float16 becomes
+        float32, integers give float64); int32 indices unless they overflow.
+
+    See Also
+    --------
+    convmat.max_pool, convmat.max_pool_backward : the direct routes.
+
+    Examples
+    --------
+    >>> import numpy as np, convmat as cm
+    >>> x = np.array([[[3.0, 1.0, 4.0, 1.0, 5.0]]])
+    >>> S = cm.max_pool_matrix(x, 2, stride=1)
+    >>> S.toarray()
+    array([[1., 0., 0., 0., 0.],
+           [0., 0., 1., 0., 0.],
+           [0., 0., 1., 0., 0.],
+           [0., 0., 0., 0., 1.]])
+    >>> S @ x.ravel()
+    array([3., 4., 4., 5.])
+    >>> S.T @ np.ones(4)
+    array([1., 0., 2., 0., 1.])
+    """
+    xa = as_array(x, "x", allow_complex=False)
+    geom = pool_problem(xa.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    _, switches = max_pool_switches(xa, geom)
+    planes = xa.shape[0] * xa.shape[1]
+    plane_in = prod(geom.input_spatial)
+    rows, cols = switches.size, planes * plane_in
+    index_dtype = sp.get_index_dtype(maxval=max(rows, cols))
+    # [N*C, L] switches + [N*C, 1] plane offsets -> one global column per row
+    offsets = np.arange(planes, dtype=np.int64)[:, None] * plane_in
+    indices = (switches.reshape(planes, prod(geom.output_spatial)) + offsets).ravel().astype(index_dtype)
+    indptr = np.arange(rows + 1, dtype=index_dtype)
+    data = np.ones(rows, dtype=sparse_dtype(xa.dtype))
+    matrix = sp.csr_array((data, indices, indptr), shape=(rows, cols), copy=False)
+    matrix.has_sorted_indices = True
+    matrix.has_canonical_format = True
+    return matrix
+
+
+def averaging_matrix(geom: PoolGeometry, count_include_pad: bool, dtype: np.dtype) -> sp.csr_array:
+    """The plane averaging matrix of a validated geometry, with entries of ``sparse_dtype(dtype)``.
+
+    Shares the cached, read-only index arrays (and, for float64, the data).
+    """
+    matrix = avg_pool_plane_matrix(geom, bool(count_include_pad))
+    return matrix.astype(sparse_dtype(dtype), copy=False)
+
+
+def avg_pool_matrix(
+    input_spatial: Sequence[int],
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> sp.csr_array:
+    """The fixed averaging matrix ``A`` of one plane: ``y_plane = A·x_plane``, ``dx_plane = Aᵀ·dy_plane``.
+
+    Average pooling does not depend on the values, so one matrix serves every
+    plane of every sample. Row ``o`` holds ``1 / divisor`` at the input elements
+    of window ``o``, with PyTorch's divisor: with ``count_include_pad`` the
+    window's length within the padded input (padding counts, the ceil-mode
+    overhang beyond the padding does not); without it, the number of input
+    elements in the window.
+
+    Parameters
+    ----------
+    input_spatial : sequence of int
+        Spatial shape of one plane (1 to 3 dims).
+    kernel_size, stride, padding : int or tuple of int
+        ``stride`` defaults to ``kernel_size``; padding at most half the kernel.
+    ceil_mode : bool
+        PyTorch's ceil mode: an extra window where the last one would start
+        inside the input or its low padding.
+    count_include_pad : bool
+        Whether zero padding counts in the divisor.
+
+    Returns
+    -------
+    scipy.sparse.csr_array, shape (prod(out), prod(input_spatial)), float64
+
+    Examples
+    --------
+    >>> import convmat as cm
+    >>> cm.avg_pool_matrix((4,), 2).toarray()
+    array([[0.5, 0.5, 0. , 0. ],
+           [0. , 0. , 0.5, 0.5]])
+    >>> cm.avg_pool_matrix((3,), 2, padding=1, count_include_pad=False).toarray()
+    array([[1. , 0. , 0. ],
+           [0. , 0.5, 0.5]])
+    """
+    geom = pool_geometry(input_spatial, kernel_size, stride, padding, 1, ceil_mode)
+    return avg_pool_plane_matrix(geom, bool(count_include_pad)).copy()

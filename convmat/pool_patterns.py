@@ -1,0 +1,152 @@
+"""Geometry-only index work of pooling, computed once per geometry and cached.
+
+Max pooling needs, for every window, where its taps sit in the input plane and
+which tap is the first one that reads a real input element (the switch of a
+window whose every element is ``-inf``). Average pooling is a fixed linear map:
+its plane matrix depends on the geometry and the divisor rule only.
+
+Everything returned here is cached and read-only; callers must not mutate it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from math import prod
+
+import numpy as np
+import scipy.sparse as sp
+
+from .geometry import PoolGeometry
+
+__all__ = ["MaxPoolPattern", "avg_pool_plane_matrix", "max_pool_pattern"]
+
+
+def _readonly(*arrays: np.ndarray) -> None:
+    for a in arrays:
+        a.flags.writeable = False
+
+
+def _plane_strides(spatial: tuple[int, ...]) -> tuple[int, ...]:
+    """C-order strides, in elements, of an array of shape ``spatial``."""
+    return tuple(prod(spatial[d + 1 :]) for d in range(len(spatial)))
+
+
+@dataclass(frozen=True, eq=False)
+class MaxPoolPattern:
+    """Where the taps of every max-pooling window sit in the unpadded input plane.
+
+    Tap ``t`` (row-major over the kernel) of window ``o`` (row-major over the
+    output) reads input element ``window_origin[o] + tap_offset[t]`` of the
+    flattened plane, whenever that tap is not in the padding.
+
+    Attributes
+    ----------
+    window_origin : ndarray of int64, shape out_spatial
+        Flat plane position of tap 0 of each window; negative or out-of-row
+        values are fine, only sums for taps inside the input are used.
+    tap_offset : ndarray of int64, shape (prod(kernel),)
+        Flat offset of each (dilated) tap from tap 0.
+    first_tap : ndarray of intp, shape out_spatial
+        The first tap of each window, in row-major scan, that reads an input element.
+    """
+
+    window_origin: np.ndarray
+    tap_offset: np.ndarray
+    first_tap: np.ndarray
+
+
+@lru_cache(maxsize=64)
+def max_pool_pattern(geom: PoolGeometry) -> MaxPoolPattern:
+    """The cached :class:`MaxPoolPattern` of a geometry (one small table per spatial dim).
+
+    Examples
+    --------
+    >>> from convmat.geometry import pool_geometry
+    >>> pat = max_pool_pattern(pool_geometry((5,), 3, stride=2, padding=1))
+    >>> pat.window_origin.tolist(), pat.tap_offset.tolist(), pat.first_tap.tolist()
+    ([-1, 1, 3], [0, 1, 2], [1, 0, 0])
+    """
+    n = geom.ndim
+    plane_strides = _plane_strides(geom.input_spatial)
+    kernel_strides = _plane_strides(geom.kernel_size)
+    origin = np.zeros((1,) * n, dtype=np.int64)
+    offset = np.zeros((1,) * n, dtype=np.int64)
+    first = np.zeros((1,) * n, dtype=np.intp)
+    for d in range(n):
+        shape = [1] * n
+        shape[d] = -1
+        start = np.arange(geom.output_spatial[d], dtype=np.int64) * geom.stride[d] - geom.padding[d]
+        taps = np.arange(geom.kernel_size[d], dtype=np.int64) * geom.dilation[d]
+        # first tap at or past position 0: ceil(-start / dilation), 0 for windows starting inside
+        first_d = np.maximum(-(start // geom.dilation[d]), 0)
+        origin = origin + (start * plane_strides[d]).reshape(shape)
+        offset = offset + (taps * plane_strides[d]).reshape(shape)
+        first = first + (first_d * kernel_strides[d]).astype(np.intp).reshape(shape)
+    offset = offset.ravel()
+    _readonly(origin, offset, first)
+    return MaxPoolPattern(origin, offset, first)
+
+
+def _window_rows_1d(
+    size: int, out: int, kernel: int, stride: int, pad: int, count_include_pad: bool
+) -> tuple[sp.csr_array, np.ndarray]:
+    """One axis of average pooling: the real input range and the divisor of each window.
+
+    PyTorch's rule: a window covers ``[start, start + kernel)`` clipped to the
+    padded input ``[-pad, size + pad)`` (never the ceil-mode overhang beyond it);
+    ``count_include_pad`` divides by that length, otherwise by the number of
+    input elements in the window.
+    """
+    start = np.arange(out, dtype=np.int64) * stride - pad
+    stop = start + kernel
+    lo, hi = np.maximum(start, 0), np.minimum(stop, size)
+    divisor = np.minimum(stop, size + pad) - start if count_include_pad else hi - lo
+    counts = hi - lo
+    indptr = np.zeros(out + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    indices = np.arange(indptr[-1], dtype=np.int64) - np.repeat(indptr[:-1] - lo, counts)
+    ones = np.ones(indices.size, dtype=np.int8)
+    return sp.csr_array((ones, indices, indptr), shape=(out, size)), divisor
+
+
+@lru_cache(maxsize=64)
+def avg_pool_plane_matrix(geom: PoolGeometry, count_include_pad: bool) -> sp.csr_array:
+    """The cached float64 averaging matrix ``A`` of one plane, ``(prod(out), prod(in))``.
+
+    Averaging is separable: the 0/1 window structure of a plane is the Kronecker
+    product of the 1-D structures of its axes (C-order flattening), and PyTorch's
+    divisor is the product of the per-axis divisors. Row ``o`` holds
+    ``1 / divisor[o]`` at the input elements of window ``o``. The arrays are
+    read-only; copy before mutating.
+
+    Examples
+    --------
+    >>> from convmat.geometry import pool_geometry
+    >>> avg_pool_plane_matrix(pool_geometry((3,), 2, stride=1), True).toarray().tolist()
+    [[0.5, 0.5, 0.0], [0.0, 0.5, 0.5]]
+    """
+    structure = sp.csr_array(np.ones((1, 1), dtype=np.int8))
+    divisor = np.ones(1, dtype=np.int64)
+    for d in range(geom.ndim):
+        rows_d, divisor_d = _window_rows_1d(
+            geom.input_spatial[d],
+            geom.output_spatial[d],
+            geom.kernel_size[d],
+            geom.stride[d],
+            geom.padding[d],
+            count_include_pad,
+        )
+        structure = sp.kron(structure, rows_d, format="csr")
+        divisor = np.multiply.outer(divisor, divisor_d).ravel()
+    structure.sort_indices()
+    nnz = structure.indptr[-1]
+    index_dtype = sp.get_index_dtype(maxval=max(nnz, *structure.shape))
+    indptr = structure.indptr.astype(index_dtype)
+    indices = structure.indices.astype(index_dtype)
+    data = np.repeat(1.0 / divisor, np.diff(indptr))
+    _readonly(indptr, indices, data)
+    matrix = sp.csr_array((data, indices, indptr), shape=structure.shape, copy=False)
+    matrix.has_sorted_indices = True
+    matrix.has_canonical_format = True
+    return matrix

@@ -1,0 +1,400 @@
+"""Max and average pooling, each forward beside its adjoint.
+
+Max pooling selects and does not alter: ``y = S·x`` with the 0/1 selection
+matrix ``S`` of :func:`convmat.max_pool_matrix`, so its backward is a selection
+too, ``dx = Sᵀ·dy``: :func:`max_pool_backward` routes every gradient to its
+window's switch (the argmax), adding where overlapping windows share one.
+:func:`max_unpool` also puts values back at the switches, but *places* them:
+where windows overlap, a shared switch keeps one value instead of the sum.
+
+Average pooling is the fixed linear map ``A`` of :func:`convmat.avg_pool_matrix`,
+applied to every plane: ``y = A·x`` and ``dx = Aᵀ·dy``.
+
+All functions take channels-first batches ``(N, C, *spatial)`` with 1 to 3
+spatial dims and return PyTorch's numbers (``F.max_pool{1,2,3}d``,
+``F.max_unpool{1,2,3}d``, ``F.avg_pool{1,2,3}d`` and their autograd gradients).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from math import prod
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import ArrayLike
+
+from ._arrays import as_array, check_array_shape
+from .geometry import IntOrTuple, check_shape, pool_problem, spatial_dims_of, unpool_output_spatial
+from .pool_matrices import averaging_matrix, max_pool_switches, sparse_dtype
+
+__all__ = [
+    "avg_pool",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
+    "avg_pool_backward",
+    "max_pool",
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+    "max_pool_backward",
+    "max_unpool",
+]
+
+
+def _switches(indices: ArrayLike, shape: tuple[int, ...], plane_size: int, what: str) -> np.ndarray:
+    """Validate switch indices: integers of ``shape``, each inside a plane of ``plane_size``."""
+    idx = np.asarray(indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"indices must be an integer array (the switches of max_pool), got dtype {idx.dtype}")
+    check_array_shape(idx, shape, "indices", f"(the shape of {what})")
+    if idx.size and (idx.min() < 0 or idx.max() >= plane_size):
+        raise ValueError(
+            f"indices must lie in [0, {plane_size}) (flat positions in a plane of the input), "
+            f"got values from {idx.min()} to {idx.max()}"
+        )
+    return idx.astype(np.int64, copy=False)
+
+
+def _global_positions(idx: np.ndarray, plane_size: int) -> np.ndarray:
+    """Switches per plane ``[N, C, *out]`` -> flat positions in the whole ``[N, C, *spatial]`` array."""
+    planes = idx.shape[0] * idx.shape[1]
+    offsets = np.arange(planes, dtype=np.int64)[:, None] * plane_size
+    return (idx.reshape(planes, prod(idx.shape[2:])) + offsets).ravel()
+
+
+# ---------------------------------------------------------------------------
+# Max pooling: y = S·x, dx = Sᵀ·dy, unpooling places values at the switches
+# ---------------------------------------------------------------------------
+
+
+def max_pool(
+    x: ArrayLike,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """N-d max pooling, optionally with the switches (PyTorch's ``F.max_pool{1,2,3}d``).
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C, *spatial)
+        Real input with 1 to 3 spatial dims; complex raises ``TypeError``.
+    kernel_size : int or tuple of int
+    stride : int or tuple of int, optional
+        Defaults to ``kernel_size``.
+    padding : int or tuple of int
+        Implicit ``-inf`` padding on both sides, at most half the kernel.
+    dilation : int or tuple of int
+        Spacing between the elements of a window.
+    ceil_mode : bool
+        Round the output size up, keeping only windows that start inside the
+        input or its low padding.
+    return_indices : bool
+        Also return the switches.
+
+    Returns
+    -------
+    y : ndarray, shape (N, C, *out_spatial)
+        dtype of ``x`` (integers and bool promote to float64).
+    indices : ndarray of int64, same shape
+        Only with ``return_indices``: the flat position of each maximum in its
+        unpadded input plane. Ties go to the first maximum in the window's
+        row-major scan. A NaN propagates and its index is the window's last
+        NaN (PyTorch's CPU rule); a window of ``-inf`` names its first input
+        element.
+
+    See Also
+    --------
+    max_pool_backward, max_unpool : the two ways back.
+    convmat.max_pool_matrix : the same pooling as the matrix ``S``.
+
+    Notes
+    -----
+    A geometry in which a dilated window reads only padding raises
+    ``ValueError``: PyTorch returns ``-inf`` there with an index outside the
+    input plane, which no switch can represent.
+
+    Examples
+    --------
+    >>> import numpy as np, convmat as cm
+    >>> x = np.array([[[[1.0, 2.0, 5.0, 1.0],
+    ...                 [7.0, 0.0, 3.0, 2.0],
+    ...                 [9.0, 4.0, 1.0, 0.0],
+    ...                 [2.0, 3.0, 8.0, 6.0]]]])
+    >>> y, idx = cm.max_pool(x, 2, return_indices=True)
+    >>> y[0, 0]
+    array([[7., 5.],
+           [9., 8.]])
+    >>> idx[0, 0]
+    array([[ 4,  2],
+           [ 8, 14]])
+    """
+    xa = as_array(x, "x", allow_complex=False)
+    geom = pool_problem(xa.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    values, switches = max_pool_switches(xa, geom)
+    return (values, switches) if return_indices else values
+
+
+def max_pool_backward(grad_output: ArrayLike, indices: ArrayLike, input_shape: Sequence[int]) -> np.ndarray:
+    """Gradient of max pooling with respect to its input: ``dx = Sᵀ·dy``.
+
+    Each output gradient goes to its window's switch; everything else gets
+    zero. Where windows overlap and share a switch, their gradients add up
+    (unlike :func:`max_unpool`, which places one of them).
+
+    Parameters
+    ----------
+    grad_output : array_like, shape (N, C, *out_spatial)
+        Real gradient of the pooled output.
+    indices : array_like of int, same shape
+        The switches from ``max_pool(..., return_indices=True)``.
+    input_shape : sequence of int
+        The pooled input's full shape ``(N, C, *spatial)``.
+
+    Returns
+    -------
+    ndarray, shape ``input_shape``
+        dtype of ``grad_output`` (integers promote to float64).
+
+    Examples
+    --------
+    >>> import numpy as np, convmat as cm
+    >>> x = np.array([[[1.0, 5.0, 2.0, 0.0]]])
+    >>> y, idx = cm.max_pool(x, 3, stride=1, return_indices=True)
+    >>> idx
+    array([[[1, 1]]])
+    >>> cm.max_pool_backward(np.ones((1, 1, 2)), idx, x.shape)
+    array([[[0., 2., 0., 0.]]])
+    """
+    shape = check_shape("input_shape", input_shape)
+    n = spatial_dims_of(len(shape), "input_shape")
+    dy = as_array(grad_output, "grad_output", allow_complex=False)
+    if dy.ndim != n + 2 or dy.shape[:2] != shape[:2]:
+        raise ValueError(
+            f"grad_output has shape {dy.shape}, expected (N, C, *out_spatial) with (N, C) = {shape[:2]} and "
+            f"{n} spatial dim(s) for input_shape {shape}"
+        )
+    plane_size = prod(shape[2:])
+    idx = _switches(indices, dy.shape, plane_size, "grad_output")
+    # Sᵀ·dy: a scatter-add of dy onto the global switch positions
+    dx = np.bincount(_global_positions(idx, plane_size), weights=dy.ravel(), minlength=prod(shape))
+    return dx.astype(dy.dtype, copy=False).reshape(shape)
+
+
+def max_unpool(x: ArrayLike, indices: ArrayLike, output_size: Sequence[int]) -> np.ndarray:
+    """PyTorch's max unpooling: values back at their switches, zeros elsewhere.
+
+    The partial inverse of max pooling (``F.max_unpool{1,2,3}d``). Where windows
+    overlap, several pooled values can name the same switch; unpooling *places*,
+    so that position keeps one of them: the last in row-major order of ``x``.
+    After pooling these are equal (the same input element), so unpooling a
+    pooled output is exact; for gradients use :func:`max_pool_backward`, which
+    *adds*. (PyTorch's CPU kernel writes shared switches from several threads,
+    so there the kept value is not defined.)
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C, *pooled_spatial)
+        Real values to put back, typically a max-pooled output.
+    indices : array_like of int, same shape
+        The switches from ``max_pool(..., return_indices=True)``.
+    output_size : sequence of int
+        The spatial size ``(*spatial)`` of the result, or its full shape
+        ``(N, C, *spatial)`` (as PyTorch also accepts). It must be a size that
+        some pooling reduces to ``pooled_spatial`` (every dim at least
+        ``pooled - 1``), and every index must lie inside it.
+
+    Returns
+    -------
+    ndarray, shape (N, C, *output_size), dtype of ``x``
+
+    Examples
+    --------
+    >>> import numpy as np, convmat as cm
+    >>> x = np.array([[[[1.0, 2.0, 5.0, 1.0],
+    ...                 [7.0, 0.0, 3.0, 2.0],
+    ...                 [9.0, 4.0, 1.0, 0.0],
+    ...                 [2.0, 3.0, 8.0, 6.0]]]])
+    >>> y, idx = cm.max_pool(x, 2, return_indices=True)
+    >>> cm.max_unpool(y, idx, (4, 4))[0, 0]
+    array([[0., 0., 5., 0.],
+           [7., 0., 0., 0.],
+           [9., 0., 0., 0.],
+           [0., 0., 8., 0.]])
+    """
+    xa = as_array(x, "x", allow_complex=False)
+    spatial_dims_of(xa.ndim, "x")
+    spatial = unpool_output_spatial(xa.shape, output_size)
+    shape = (*xa.shape[:2], *spatial)
+    plane_size = prod(spatial)
+    target = _global_positions(_switches(indices, xa.shape, plane_size, "x"), plane_size)
+    # Each target position keeps the value of the last pooled element naming it.
+    winner = np.full(prod(shape), -1, dtype=np.int64)
+    np.maximum.at(winner, target, np.arange(target.size, dtype=np.int64))
+    hit = np.flatnonzero(winner >= 0)
+    out = np.zeros(prod(shape), dtype=xa.dtype)
+    out[hit] = xa.ravel()[winner[hit]]
+    return out.reshape(shape)
+
+
+# ---------------------------------------------------------------------------
+# Average pooling: y = A·x and dx = Aᵀ·dy, one fixed matrix A per plane
+# ---------------------------------------------------------------------------
+
+
+def _apply_per_plane(matrix: sp.sparray, planes: np.ndarray, out_shape: tuple[int, ...]) -> np.ndarray:
+    """``matrix @ plane`` for every plane of ``planes`` ``[N, C, *in]``, in one sparse product."""
+    batch, channels = planes.shape[:2]
+    work = planes.astype(np.promote_types(planes.dtype, sparse_dtype(planes.dtype)), copy=False)
+    # [M, P] @ [P, N*C] -> [M, N*C]
+    result = matrix @ work.reshape(batch * channels, matrix.shape[1]).T
+    return result.T.astype(planes.dtype, copy=False).reshape(out_shape)
+
+
+def avg_pool(
+    x: ArrayLike,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> np.ndarray:
+    """N-d average pooling (PyTorch's ``F.avg_pool{1,2,3}d``): ``y = A·x`` on every plane.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C, *spatial)
+        Input with 1 to 3 spatial dims; complex is fine (the map is linear).
+    kernel_size : int or tuple of int
+    stride : int or tuple of int, optional
+        Defaults to ``kernel_size``.
+    padding : int or tuple of int
+        Implicit zero padding on both sides, at most half the kernel.
+    ceil_mode : bool
+        Round the output size up, keeping only windows that start inside the
+        input or its low padding.
+    count_include_pad : bool
+        Whether the zero padding counts in the divisor (the ceil-mode overhang
+        beyond the padding never does).
+
+    Returns
+    -------
+    ndarray, shape (N, C, *out_spatial)
+        dtype of ``x`` (integers and bool promote to float64).
+
+    See Also
+    --------
+    avg_pool_backward : the adjoint ``Aᵀ·dy``.
+    convmat.avg_pool_matrix : the matrix ``A``.
+
+    Notes
+    -----
+    PyTorch's ``avg_pool3d`` (unlike its 1-d and 2-d versions) refuses an input
+    dim smaller than the kernel even when the padding makes room; convmat
+    applies the 1-d/2-d rule in every rank.
+
+    Examples
+    --------
+    >>> import numpy as np, convmat as cm
+    >>> x = np.arange(1.0, 6.0).reshape(1, 1, 5)
+    >>> cm.avg_pool(x, 2)
+    array([[[1.5, 3.5]]])
+    >>> cm.avg_pool(x, 2, ceil_mode=True)
+    array([[[1.5, 3.5, 5. ]]])
+    >>> cm.avg_pool(x, 2, padding=1, count_include_pad=False)
+    array([[[1. , 2.5, 4.5]]])
+    """
+    xa = as_array(x, "x")
+    geom = pool_problem(xa.shape, kernel_size, stride, padding, 1, ceil_mode)
+    matrix = averaging_matrix(geom, count_include_pad, xa.dtype)
+    return _apply_per_plane(matrix, xa, (*xa.shape[:2], *geom.output_spatial))
+
+
+def avg_pool_backward(
+    grad_output: ArrayLike,
+    input_shape: Sequence[int],
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> np.ndarray:
+    """Gradient of average pooling with respect to its input: ``dx = Aᵀ·dy`` on every plane.
+
+    Each output gradient is spread over its window's input elements, divided
+    by the same divisor as the forward; overlapping windows add up.
+
+    Parameters
+    ----------
+    grad_output : array_like, shape (N, C, *out_spatial)
+    input_shape : sequence of int
+        The pooled input's full shape ``(N, C, *spatial)``.
+    kernel_size, stride, padding, ceil_mode, count_include_pad
+        As in :func:`avg_pool`.
+
+    Returns
+    -------
+    ndarray, shape ``input_shape``, dtype of ``grad_output``
+
+    Examples
+    --------
+    >>> import numpy as np, convmat as cm
+    >>> cm.avg_pool_backward(np.ones((1, 1, 2)), (1, 1, 4), 2)
+    array([[[0.5, 0.5, 0.5, 0.5]]])
+    >>> cm.avg_pool_backward(np.ones((1, 1, 3)), (1, 1, 5), 3, stride=2, padding=1)
+    array([[[0.33333333, 0.66666667, 0.33333333, 0.66666667, 0.33333333]]])
+    """
+    shape = check_shape("input_shape", input_shape)
+    geom = pool_problem(shape, kernel_size, stride, padding, 1, ceil_mode, input_name="input_shape")
+    dy = as_array(grad_output, "grad_output")
+    check_array_shape(dy, (*shape[:2], *geom.output_spatial), "grad_output", "(N, C, *out_spatial)")
+    matrix = averaging_matrix(geom, count_include_pad, dy.dtype)
+    return _apply_per_plane(matrix.T, dy, shape)
+
+
+# ---------------------------------------------------------------------------
+# Rank-checked wrappers
+# ---------------------------------------------------------------------------
+
+
+def _rank_checked(op: Callable[..., np.ndarray], n: int) -> Callable[..., np.ndarray]:
+    name = f"{op.__name__}{n}d"
+    dims = ("L",), ("H", "W"), ("D", "H", "W")
+    spatial = ", ".join(dims[n - 1])
+
+    def pool_nd(x: ArrayLike, *args, **kwargs) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        xa = as_array(x, "x", allow_complex=op is avg_pool)
+        if xa.ndim != n + 2:
+            raise ValueError(f"{name} needs x of shape (N, C, {spatial}), got x of shape {xa.shape}")
+        return op(xa, *args, **kwargs)
+
+    pool_nd.__name__ = pool_nd.__qualname__ = name
+    pool_nd.__signature__ = inspect.signature(op)
+    example_x = "np.arange(" + str(4**n) + ".0).reshape(1, 1" + ", 4" * n + ")"
+    what = {"max_pool": "max pooling", "avg_pool": "average pooling"}[op.__name__]
+    pool_nd.__doc__ = f"""{n}-d {what}: :func:`{op.__name__}` for x of shape (N, C, {spatial}).
+
+    Same arguments as :func:`{op.__name__}`; raises ``ValueError`` unless ``x``
+    has exactly {n} spatial dim(s).
+
+    Examples
+    --------
+    >>> import numpy as np, convmat as cm
+    >>> cm.{name}({example_x}, 2).shape
+    {(1, 1) + (2,) * n}
+    """
+    return pool_nd
+
+
+max_pool1d = _rank_checked(max_pool, 1)
+max_pool2d = _rank_checked(max_pool, 2)
+max_pool3d = _rank_checked(max_pool, 3)
+avg_pool1d = _rank_checked(avg_pool, 1)
+avg_pool2d = _rank_checked(avg_pool, 2)
+avg_pool3d = _rank_checked(avg_pool, 3)
