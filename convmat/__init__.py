@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
+from .config import get_workspace_limit, set_workspace_limit, workspace_limit
 from .conv import (
     conv,
     conv1d,
@@ -55,6 +56,7 @@ __all__ = [
     "conv_transpose_output_shape",
     "conv_weight_grad",
     "format_matrix",
+    "get_workspace_limit",
     "im2col",
     "max_pool",
     "max_pool1d",
@@ -64,5 +66,7 @@ __all__ = [
     "max_pool_matrix",
     "max_unpool",
     "pool_output_shape",
+    "set_workspace_limit",
     "symbolic_conv_matrix",
+    "workspace_limit",
 ]

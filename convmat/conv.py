@@ -18,12 +18,13 @@ Both give the same numbers, which equal PyTorch's ``F.conv{1,2,3}d`` and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from ._arrays import as_array, check_array_shape, result_dtype
+from .config import chunk_size
 from .conv_matrices import matrix_for_geometry
 from .geometry import (
     ConvGeometry,
@@ -32,8 +33,10 @@ from .geometry import (
     check_shape,
     conv_problem,
     conv_transpose_problem,
+    input_grad_conv_geometry,
 )
-from .im2col import extract_patches, fold_patches
+from .im2col import fold_into, patch_chunks
+from .padding import unpad_adjoint
 from .patterns import patch_selection_matrix
 
 __all__ = [
@@ -66,16 +69,20 @@ def _grad_output(grad_output: ArrayLike, geom: ConvGeometry, batch: int, c_out: 
 
 # ---------------------------------------------------------------------------
 # The three maps, one function per route. Shapes, with G groups,
-# K = prod(kernel), L = prod(out), S = prod(spatial):
+# K = prod(kernel), L = prod(out), S = prod(spatial), n samples per chunk:
 #   x [N, G*ci, *spatial]   w [G*co, ci, *kernel]   y, dy [N, G*co, *out]
 # ---------------------------------------------------------------------------
 
 
 def _forward_im2col(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int) -> np.ndarray:
     batch, c_out, cin_g = x.shape[0], w.shape[0], w.shape[1]
-    cols = extract_patches(x, geom).reshape(batch, groups, cin_g * geom.kernel_numel, geom.output_size)
-    # [G, co, ci*K] @ [N, G, ci*K, L] -> [N, G, co, L]
-    y = np.matmul(w.reshape(groups, c_out // groups, cin_g * geom.kernel_numel), cols)
+    ck, length = cin_g * geom.kernel_numel, geom.output_size
+    y = np.empty((batch, c_out, length), dtype=x.dtype)
+    w_g = w.reshape(groups, c_out // groups, ck)
+    for part, patches in patch_chunks(x, geom):
+        n = patches.shape[0]
+        # [G, co, ci*K] @ [n, G, ci*K, L] -> [n, G, co, L], written in place
+        np.matmul(w_g, patches.reshape(n, groups, ck, length), out=y[part].reshape(n, groups, c_out // groups, length))
     return y.reshape(batch, c_out, *geom.output_spatial)
 
 
@@ -87,12 +94,57 @@ def _forward_sparse(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: in
     return y.T.reshape(batch, c_out, *geom.output_spatial)
 
 
+def flip_kernel(w: np.ndarray, groups: int) -> np.ndarray:
+    """The kernel of the transposed map: flipped 180° in space, input and output channels swapped per group.
+
+    ``[G*co, ci, *k] -> [G, co, ci, *k] -> [G, ci, co, *k] -> [G*ci, co, *k]``, then reversed along each
+    spatial axis (flipped, not transposed).
+
+    Examples
+    --------
+    >>> flip_kernel(np.arange(4.0).reshape(1, 1, 2, 2), 1)[0, 0]
+    array([[3., 2.],
+           [1., 0.]])
+    """
+    c_out, cin_g, *kernel = w.shape
+    swapped = w.reshape(groups, c_out // groups, cin_g, *kernel).swapaxes(1, 2)
+    swapped = swapped.reshape(groups * cin_g, c_out // groups, *kernel)
+    return np.ascontiguousarray(np.flip(swapped, axis=tuple(range(2, w.ndim))))
+
+
 def _input_grad_im2col(dy: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int) -> np.ndarray:
+    as_conv = input_grad_conv_geometry(geom)
+    if as_conv is not None:
+        # Stride 1: the transposed map is itself a convolution (flipped kernel, full padding),
+        # so it runs on the forward's patches + GEMM instead of a scatter.
+        conv_geom, crop = as_conv
+        cropped = dy[
+            (slice(None), slice(None), *(slice(lo, n - hi) for (lo, hi), n in zip(crop, dy.shape[2:], strict=True)))
+        ]
+        dx = _forward_im2col(cropped, flip_kernel(w, groups), conv_geom, groups)
+        if geom.padding_mode == "zeros":
+            return dx
+        return unpad_adjoint(dx, geom.padding, geom.input_spatial, geom.padding_mode)
+    return _input_grad_col2im(dy, w, geom, groups)
+
+
+def _input_grad_col2im(dy: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int) -> np.ndarray:
     batch, c_out, cin_g = dy.shape[0], w.shape[0], w.shape[1]
-    # [G, ci*K, co] @ [N, G, co, L] -> [N, G, ci*K, L]: the patch-space gradient Wᵀ applies before folding
-    w_t = w.reshape(groups, c_out // groups, cin_g * geom.kernel_numel).transpose(0, 2, 1)
-    dcols = np.matmul(w_t, dy.reshape(batch, groups, c_out // groups, geom.output_size))
-    return fold_patches(dcols.reshape(batch, groups * cin_g, *geom.kernel_size, *geom.output_spatial), geom)
+    ck, length, c_in = cin_g * geom.kernel_numel, geom.output_size, cin_g * groups
+    dx = np.empty((batch, c_in, *geom.input_spatial), dtype=dy.dtype)
+    step = chunk_size(batch, c_in * geom.kernel_numel * length * dy.itemsize)
+    dcols = np.empty((min(step, batch), groups, ck, length), dtype=dy.dtype)
+    acc = np.empty((min(step, batch), c_in, *geom.padded_spatial), dtype=dy.dtype)
+    w_t = w.reshape(groups, c_out // groups, ck).transpose(0, 2, 1)
+    for start in range(0, batch, step):
+        stop = min(start + step, batch)
+        n = stop - start
+        # [G, ci*K, co] @ [n, G, co, L] -> [n, G, ci*K, L]: Wᵀ in patch space, then folded back
+        np.matmul(w_t, dy[start:stop].reshape(n, groups, c_out // groups, length), out=dcols[:n])
+        acc[:n] = 0
+        fold_into(acc[:n], dcols[:n].reshape(n, c_in, *geom.kernel_size, *geom.output_spatial), geom)
+        dx[start:stop] = unpad_adjoint(acc[:n], geom.padding, geom.input_spatial, geom.padding_mode)
+    return dx
 
 
 def _input_grad_sparse(dy: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int) -> np.ndarray:
@@ -103,28 +155,40 @@ def _input_grad_sparse(dy: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups
     return dx.T.reshape(batch, cin, *geom.input_spatial)
 
 
-def _patches_sparse(x: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+def _sparse_patch_chunks(x: np.ndarray, geom: ConvGeometry) -> Iterator[tuple[slice, np.ndarray]]:
+    """Patches from the sparse 0/1 patch-selection matrix ``U``, chunk by chunk of the batch."""
     batch, cin = x.shape[:2]
     select = patch_selection_matrix(geom)
-    # [K*L, S] @ [S, N*C_in] -> [K*L, N*C_in] -> [N, C_in, K, L]
-    cols = select @ x.reshape(batch * cin, geom.input_size).T
-    return cols.T.reshape(batch, cin, geom.kernel_numel, geom.output_size)
+    step = chunk_size(batch, cin * geom.kernel_numel * geom.output_size * x.itemsize)
+    for start in range(0, batch, step):
+        stop = min(start + step, batch)
+        n = stop - start
+        # [K*L, S] @ [S, n*C_in] -> [K*L, n*C_in] -> [n, C_in, K, L]
+        cols = select @ x[start:stop].reshape(n * cin, geom.input_size).T
+        yield slice(start, stop), cols.T.reshape(n, cin, geom.kernel_numel, geom.output_size)
 
 
-def _weight_grad_from_patches(
-    cols: np.ndarray, dy: np.ndarray, weight_shape: tuple[int, ...], geom: ConvGeometry, groups: int
+def _weight_grad(
+    chunks: Iterator[tuple[slice, np.ndarray]],
+    dy: np.ndarray,
+    weight_shape: tuple[int, ...],
+    geom: ConvGeometry,
+    groups: int,
 ) -> np.ndarray:
-    batch, c_out, cin_g = dy.shape[0], weight_shape[0], weight_shape[1]
+    c_out, cin_g = weight_shape[:2]
     ck, length = cin_g * geom.kernel_numel, geom.output_size
-    # [N, G, co, L] @ [N, G, L, ci*K] -> [N, G, co, ci*K], summed over N
-    patches_t = cols.reshape(batch, groups, ck, length).transpose(0, 1, 3, 2)
-    dw = np.matmul(dy.reshape(batch, groups, c_out // groups, length), patches_t).sum(axis=0)
+    dw = np.zeros((groups, c_out // groups, ck), dtype=dy.dtype)
+    for part, patches in chunks:
+        n = patches.shape[0]
+        # [n, G, co, L] @ [n, G, L, ci*K] -> [n, G, co, ci*K], summed over the chunk
+        patches_t = patches.reshape(n, groups, ck, length).transpose(0, 1, 3, 2)
+        dw += np.matmul(dy[part].reshape(n, groups, c_out // groups, length), patches_t).sum(axis=0)
     return dw.reshape(weight_shape)
 
 
 _FORWARD: dict[str, Callable] = {"im2col": _forward_im2col, "sparse": _forward_sparse}
 _INPUT_GRAD: dict[str, Callable] = {"im2col": _input_grad_im2col, "sparse": _input_grad_sparse}
-_PATCHES: dict[str, Callable] = {"im2col": extract_patches, "sparse": _patches_sparse}
+_PATCH_CHUNKS: dict[str, Callable] = {"im2col": patch_chunks, "sparse": _sparse_patch_chunks}
 
 
 def conv(
@@ -290,8 +354,8 @@ def conv_weight_grad(
     )
     dy = _grad_output(grad_output, geom, xa.shape[0], wshape[0])
     dtype = result_dtype(xa, dy)
-    cols = _PATCHES[backend](xa.astype(dtype, copy=False), geom)
-    return _weight_grad_from_patches(cols, dy.astype(dtype, copy=False), wshape, geom, groups)
+    chunks = _PATCH_CHUNKS[backend](xa.astype(dtype, copy=False), geom)
+    return _weight_grad(chunks, dy.astype(dtype, copy=False), wshape, geom, groups)
 
 
 def conv_transpose(

@@ -21,8 +21,9 @@ from numpy.typing import ArrayLike
 from ._arrays import as_array, check_array_shape, result_dtype
 from .conv import conv
 from .geometry import IntOrTuple, Padding, check_shape, conv_problem
+from .padding import pad_or_crop
 
-__all__ = ["input_grad_by_full_conv", "insert_zeros", "pad_or_crop", "weight_grad_by_dilated_conv"]
+__all__ = ["input_grad_by_full_conv", "insert_zeros", "weight_grad_by_dilated_conv"]
 
 
 def insert_zeros(a: np.ndarray, stride: Sequence[int]) -> np.ndarray:
@@ -41,20 +42,6 @@ def insert_zeros(a: np.ndarray, stride: Sequence[int]) -> np.ndarray:
     spread = np.zeros((*lead, *((m - 1) * s + 1 for m, s in zip(a.shape[a.ndim - n :], stride, strict=True))), a.dtype)
     spread[(Ellipsis, *(slice(None, None, s) for s in stride))] = a
     return spread
-
-
-def pad_or_crop(a: np.ndarray, widths: Sequence[tuple[int, int]]) -> np.ndarray:
-    """Zero-pad the trailing axes by ``(low, high)``; a negative width crops instead.
-
-    Examples
-    --------
-    >>> pad_or_crop(np.arange(4.0), [(2, -1)])
-    array([0., 0., 0., 1., 2.])
-    """
-    n = len(widths)
-    crop = tuple(slice(max(-lo, 0), a.shape[a.ndim - n + i] - max(-hi, 0)) for i, (lo, hi) in enumerate(widths))
-    pads = [(0, 0)] * (a.ndim - n) + [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
-    return np.pad(a[(Ellipsis, *crop)], pads)
 
 
 def input_grad_by_full_conv(

@@ -11,17 +11,24 @@ kernel taps in C order, and ``L = prod(out)`` window positions in C order.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from math import prod
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from ._arrays import as_array
+from .config import chunk_size
 from .geometry import ConvGeometry, IntOrTuple, Padding, check_shape, conv_geometry, spatial_dims_of
 from .padding import pad_spatial, unpad_adjoint
 from .windows import window_view
 
-__all__ = ["col2im", "extract_patches", "fold_patches", "im2col"]
+__all__ = ["col2im", "extract_patches", "fold_into", "fold_patches", "im2col", "patch_chunks"]
+
+
+def _patch_order(n: int) -> tuple[int, ...]:
+    """Axis order taking a window view ``[N, C, *out, *kernel]`` to patches ``[N, C, *kernel, *out]``."""
+    return (0, 1, *range(2 + n, 2 + 2 * n), *range(2, 2 + n))
 
 
 def extract_patches(x: np.ndarray, geom: ConvGeometry) -> np.ndarray:
@@ -29,28 +36,50 @@ def extract_patches(x: np.ndarray, geom: ConvGeometry) -> np.ndarray:
 
     Reshaped to ``(N, C * prod(kernel), prod(out))`` it is the im2col matrix.
     """
-    n = geom.ndim
     xp = pad_spatial(x, geom.padding, geom.padding_mode)
     view = window_view(xp, geom.kernel_size, geom.stride, geom.dilation, geom.output_spatial)
-    # view: [N, C, *out, *kernel] -> [N, C, *kernel, *out], one copy
-    order = (0, 1, *range(2 + n, 2 + 2 * n), *range(2, 2 + n))
-    return np.ascontiguousarray(view.transpose(order))
+    return np.ascontiguousarray(view.transpose(_patch_order(geom.ndim)))
 
 
-def fold_patches(cols: np.ndarray, geom: ConvGeometry) -> np.ndarray:
-    """Adjoint of :func:`extract_patches`: ``(N, C, *kernel, *out)`` patches back to ``(N, C, *input)``.
+def patch_chunks(x: np.ndarray, geom: ConvGeometry) -> Iterator[tuple[slice, np.ndarray]]:
+    """The patches of ``x`` chunk by chunk of the batch, in one reused buffer.
 
-    One strided add per kernel tap (``prod(kernel)`` vectorised adds over the
-    whole batch), then the padding's adjoint.
+    Yields ``(batch_slice, patches)`` with ``patches`` of shape
+    ``(n, C, *kernel, *out)``; the buffer is overwritten by the next chunk. Chunks
+    hold about :data:`convmat.config.CHUNK_TARGET_BYTES` of patches and never more
+    than the workspace limit (but at least one sample).
     """
-    batch, channels = cols.shape[:2]
-    acc = np.zeros((batch, channels, *geom.padded_spatial), dtype=cols.dtype)
+    batch, channels = x.shape[:2]
+    shape = (channels, *geom.kernel_size, *geom.output_spatial)
+    step = chunk_size(batch, prod(shape) * x.dtype.itemsize)
+    buffer = np.empty((min(step, batch), *shape), dtype=x.dtype)
+    order = _patch_order(geom.ndim)
+    for start in range(0, batch, step):
+        stop = min(start + step, batch)
+        part = buffer[: stop - start]
+        xp = pad_spatial(x[start:stop], geom.padding, geom.padding_mode)
+        view = window_view(xp, geom.kernel_size, geom.stride, geom.dilation, geom.output_spatial)
+        np.copyto(part, view.transpose(order))
+        yield slice(start, stop), part
+
+
+def fold_into(acc: np.ndarray, cols: np.ndarray, geom: ConvGeometry) -> None:
+    """Add patches ``(N, C, *kernel, *out)`` into the padded image ``acc`` ``(N, C, *padded)``.
+
+    One strided add per kernel tap, over the whole batch at once.
+    """
     for tap in itertools.product(*(range(k) for k in geom.kernel_size)):
         target = tuple(
             slice(t * d, t * d + (o - 1) * s + 1, s)
             for t, d, o, s in zip(tap, geom.dilation, geom.output_spatial, geom.stride, strict=True)
         )
         acc[(slice(None), slice(None), *target)] += cols[(slice(None), slice(None), *tap)]
+
+
+def fold_patches(cols: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+    """Adjoint of :func:`extract_patches`: ``(N, C, *kernel, *out)`` patches back to ``(N, C, *input)``."""
+    acc = np.zeros((*cols.shape[:2], *geom.padded_spatial), dtype=cols.dtype)
+    fold_into(acc, cols, geom)
     return unpad_adjoint(acc, geom.padding, geom.input_spatial, geom.padding_mode)
 
 

@@ -7,12 +7,14 @@ position sends its value back to the input element it was copied from.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from .geometry import Pads
 from .patterns import padding_source_index
 
-__all__ = ["pad_spatial", "unpad_adjoint"]
+__all__ = ["pad_or_crop", "pad_spatial", "unpad_adjoint"]
 
 _NUMPY_MODE = {"zeros": "constant", "circular": "wrap", "reflect": "reflect", "replicate": "edge"}
 
@@ -69,3 +71,17 @@ def unpad_adjoint(g: np.ndarray, padding: Pads, input_spatial: tuple[int, ...], 
                 folded[tuple(dst)] += result[tuple(src)]
         result = folded
     return np.ascontiguousarray(result)
+
+
+def pad_or_crop(a: np.ndarray, widths: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Zero-pad the trailing axes by ``(low, high)``; a negative width crops instead.
+
+    Examples
+    --------
+    >>> pad_or_crop(np.arange(4.0), [(2, -1)])
+    array([0., 0., 0., 1., 2.])
+    """
+    n = len(widths)
+    crop = tuple(slice(max(-lo, 0), a.shape[a.ndim - n + i] - max(-hi, 0)) for i, (lo, hi) in enumerate(widths))
+    pads = [(0, 0)] * (a.ndim - n) + [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
+    return np.pad(a[(Ellipsis, *crop)], pads)

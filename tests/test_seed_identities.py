@@ -6,7 +6,8 @@ from conftest import GRID, GRID_IDS, assert_close, case_data
 from reference import conv_input_grad_reference, conv_matrix_reference, conv_weight_grad_reference
 
 import convmat as cm
-from convmat.identities import input_grad_by_full_conv, insert_zeros, pad_or_crop, weight_grad_by_dilated_conv
+from convmat.identities import input_grad_by_full_conv, insert_zeros, weight_grad_by_dilated_conv
+from convmat.padding import pad_or_crop
 
 ZERO_PADDED = [c for c in GRID if c.padding_mode == "zeros"]
 ZERO_IDS = [i for c, i in zip(GRID, GRID_IDS, strict=True) if c.padding_mode == "zeros"]
