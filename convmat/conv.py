@@ -114,9 +114,10 @@ def flip_kernel(w: np.ndarray, groups: int) -> np.ndarray:
 
 def _input_grad_im2col(dy: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int) -> np.ndarray:
     as_conv = input_grad_conv_geometry(geom)
-    if as_conv is not None:
-        # Stride 1: the transposed map is itself a convolution (flipped kernel, full padding),
-        # so it runs on the forward's patches + GEMM instead of a scatter.
+    if as_conv is not None and w.shape[0] <= w.shape[1] * groups:
+        # Stride 1: the transposed map is itself a convolution (flipped kernel, full padding), so it can
+        # run on patches of dy + GEMM instead of a scatter. Its patches hold C_out * K * L values per
+        # sample against col2im's C_in * K * L: take it when it moves no more data.
         conv_geom, crop = as_conv
         cropped = dy[
             (slice(None), slice(None), *(slice(lo, n - hi) for (lo, hi), n in zip(crop, dy.shape[2:], strict=True)))

@@ -51,15 +51,19 @@ def patch_chunks(x: np.ndarray, geom: ConvGeometry) -> Iterator[tuple[slice, np.
     """
     batch, channels = x.shape[:2]
     shape = (channels, *geom.kernel_size, *geom.output_spatial)
-    step = chunk_size(batch, prod(shape) * x.dtype.itemsize)
+    # Per sample: its patches plus its padded copy (alive while the patches are gathered).
+    per_sample = (prod(shape) + (channels * prod(geom.padded_spatial) if geom.padding else 0)) * x.dtype.itemsize
+    step = chunk_size(batch, per_sample)
     buffer = np.empty((min(step, batch), *shape), dtype=x.dtype)
     order = _patch_order(geom.ndim)
     for start in range(0, batch, step):
         stop = min(start + step, batch)
         part = buffer[: stop - start]
         xp = pad_spatial(x[start:stop], geom.padding, geom.padding_mode)
-        view = window_view(xp, geom.kernel_size, geom.stride, geom.dilation, geom.output_spatial)
-        np.copyto(part, view.transpose(order))
+        np.copyto(
+            part, window_view(xp, geom.kernel_size, geom.stride, geom.dilation, geom.output_spatial).transpose(order)
+        )
+        del xp
         yield slice(start, stop), part
 
 
