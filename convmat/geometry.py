@@ -158,7 +158,9 @@ def check_shape(name: str, shape: Sequence[int]) -> tuple[int, ...]:
     """
     if isinstance(shape, str) or not isinstance(shape, Sequence):
         raise TypeError(f"{name} must be a tuple of ints, got {shape!r}")
-    result = tuple(_as_int(s, name) for s in shape)
+    if any(isinstance(s, bool) or not isinstance(s, numbers.Integral) for s in shape):
+        raise TypeError(f"{name} must be a tuple of ints, got {tuple(shape)!r}")
+    result = tuple(int(s) for s in shape)
     if any(s < 0 for s in result):
         raise ValueError(f"{name} must have non-negative entries, got {result!r}")
     return result
