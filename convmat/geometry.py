@@ -166,8 +166,31 @@ def check_shape(name: str, shape: Sequence[int]) -> tuple[int, ...]:
     return result
 
 
+class _Windows:
+    """What every windowed geometry derives from its ``input_spatial``, ``kernel_size`` and ``dilation``."""
+
+    input_spatial: tuple[int, ...]
+    kernel_size: tuple[int, ...]
+    dilation: tuple[int, ...]
+
+    @property
+    def ndim(self) -> int:
+        """Number of spatial dims."""
+        return len(self.input_spatial)
+
+    @property
+    def effective_kernel(self) -> tuple[int, ...]:
+        """Extent of the dilated kernel, ``dilation * (kernel - 1) + 1``."""
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation, strict=True))
+
+    @property
+    def kernel_numel(self) -> int:
+        """Number of kernel taps."""
+        return prod(self.kernel_size)
+
+
 @dataclass(frozen=True)
-class ConvGeometry:
+class ConvGeometry(_Windows):
     """The complete, validated geometry of one convolution plane.
 
     Instances are immutable and hashable: they key the pattern caches.
@@ -190,19 +213,9 @@ class ConvGeometry:
     padding_mode: str = "zeros"
 
     @property
-    def ndim(self) -> int:
-        """Number of spatial dims."""
-        return len(self.input_spatial)
-
-    @property
     def padded_spatial(self) -> tuple[int, ...]:
         """Spatial shape after padding."""
         return tuple(n + lo + hi for n, (lo, hi) in zip(self.input_spatial, self.padding, strict=True))
-
-    @property
-    def effective_kernel(self) -> tuple[int, ...]:
-        """Extent of the dilated kernel, ``dilation * (kernel - 1) + 1``."""
-        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation, strict=True))
 
     @property
     def output_spatial(self) -> tuple[int, ...]:
@@ -225,11 +238,6 @@ class ConvGeometry:
     def output_size(self) -> int:
         """Number of elements in one output plane."""
         return prod(self.output_spatial)
-
-    @property
-    def kernel_numel(self) -> int:
-        """Number of kernel taps."""
-        return prod(self.kernel_size)
 
 
 def conv_geometry(
@@ -578,7 +586,7 @@ def conv_transpose_problem(
 
 
 @dataclass(frozen=True)
-class PoolGeometry:
+class PoolGeometry(_Windows):
     """The complete, validated geometry of one pooling plane (padding is symmetric).
 
     Attributes
@@ -595,16 +603,6 @@ class PoolGeometry:
     dilation: tuple[int, ...]
     ceil_mode: bool
     output_spatial: tuple[int, ...]
-
-    @property
-    def ndim(self) -> int:
-        """Number of spatial dims."""
-        return len(self.input_spatial)
-
-    @property
-    def effective_kernel(self) -> tuple[int, ...]:
-        """Extent of the dilated window, ``dilation * (kernel - 1) + 1``."""
-        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation, strict=True))
 
     @property
     def padded_spatial(self) -> tuple[int, ...]:
