@@ -234,6 +234,16 @@ def conv(
     conv_input_grad, conv_weight_grad : the two adjoints.
     conv_matrix : the matrix ``W``.
 
+    Notes
+    -----
+    NaN and inf propagate as in any sum of products. One corner differs between
+    the routes: with a non-zero ``padding_mode``, ``W`` stores the *sum* of the
+    kernel taps that read the same input element, so an infinite input meets
+    ``w1 + w2`` in the sparse route but ``w1`` and ``w2`` separately in the
+    im2col route (``inf·(1 - 1)`` is NaN, ``inf·1 + inf·(-1)`` is NaN too, but
+    ``inf·(2 - 1)`` is ``inf`` where ``inf·2 + inf·(-1)`` is NaN). Finite inputs
+    give the same numbers either way.
+
     Examples
     --------
     >>> import numpy as np, convmat as cm
@@ -288,6 +298,12 @@ def conv_input_grad(
     Returns
     -------
     ndarray, shape ``input_shape``
+
+    Notes
+    -----
+    For complex arrays this is the plain transpose ``Wᵀ``, the adjoint of the
+    bilinear map (as the kernel gradient is); apply ``np.conj`` around it for
+    the conjugate transpose ``Wᴴ``.
 
     Examples
     --------
