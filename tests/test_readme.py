@@ -24,3 +24,5 @@ def test_readme_examples_run(capsys):
     printed = capsys.readouterr().out
     assert "(4, 16)" in printed
     assert "(2048, 8192) 70688" in printed
+    assert "(1, 3, 28, 28)" in printed
+    assert "k11 k12 k13   0 k21" in printed
