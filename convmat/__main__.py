@@ -8,6 +8,7 @@ non-zero if any fails. Bad arguments give a one-line error and exit code 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from math import prod
@@ -143,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, ImportError) as exc:
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (``python -m convmat demo | head``): stop quietly.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush silent
+        return 0
 
 
 if __name__ == "__main__":

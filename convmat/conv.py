@@ -18,6 +18,7 @@ Both give the same numbers, which equal PyTorch's ``F.conv{1,2,3}d`` and
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
@@ -464,6 +465,7 @@ def _rank_checked(function: Callable, n: int, weight_layout: str, example: tuple
     spatial = ", ".join((("L",), ("H", "W"), ("D", "H", "W"))[n - 1])
     x_shape, w_shape, result = example
     wrapper.__name__ = wrapper.__qualname__ = name
+    wrapper.__signature__ = inspect.signature(function)  # type: ignore[attr-defined]
     wrapper.__doc__ = f"""{n}-d :func:`{function.__name__}`: x of shape (N, C, {spatial}) only.
 
     Same arguments as :func:`{function.__name__}`; raises ``ValueError`` unless

@@ -92,7 +92,7 @@ def _claim_input_gradient(rng: np.random.Generator, out: TextIO) -> list[Check]:
             _show(
                 out,
                 f"stride {stride}: dh with {stride - 1} zero(s) between its elements:",
-                insert_zeros(dy, (2,))[0, 0],
+                insert_zeros(dy, (stride, stride))[0, 0],
             )
         label = f"{size}x{size} input, stride {stride}"
         checks += [
@@ -126,7 +126,7 @@ def _claim_kernel_gradient(rng: np.random.Generator, out: TextIO) -> list[Check]
             _show(
                 out,
                 f"stride {stride}: the gradient used as a kernel, dilated by {stride}:",
-                insert_zeros(dy, (2,))[0, 0],
+                insert_zeros(dy, (stride, stride))[0, 0],
             )
         label = f"{size}x{size} input, stride {stride}"
         checks += [
@@ -204,7 +204,7 @@ def _claim_max_pooling(rng: np.random.Generator, out: TextIO) -> list[Check]:
             selection.T @ dy.ravel(),
         ),
         _check("max_unpool(y) == S.T @ y", unpooled.ravel(), selection.T @ y.ravel()),
-        _check("unpooling is a partial inverse: max_pool(max_unpool(y)) == y", max_pool(unpooled, 2), y),
+        _check("unpooling is a partial inverse: S @ max_unpool(y) == y", selection @ unpooled.ravel(), y.ravel()),
     ]
     # Overlapping windows (kernel 3, stride 1): one input is the max of both windows.
     line = np.array([[[1.0, 5.0, 2.0, 0.0]]])

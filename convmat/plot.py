@@ -70,6 +70,10 @@ def plot_matrix(M, ax=None, *, annotate: bool | None = None, title: str | None =
         ax.spy(M, markersize=max(0.05, 200.0 / max(rows, cols)), color="tab:blue")
     else:
         _draw_values(plt, ax, M.toarray() if sp.issparse(M) else np.asarray(M))
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if rows <= 64 and cols <= 64:
         ax.set_xticks(np.arange(-0.5, cols, 1), minor=True)
         ax.set_yticks(np.arange(-0.5, rows, 1), minor=True)
