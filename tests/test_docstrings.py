@@ -13,7 +13,7 @@ MODULES = sorted(
 )
 
 
-OPTIONAL = {"convmat.plot": "matplotlib"}
+OPTIONAL = {"convmat.plot": "matplotlib", "convmat.nn.digits": "sklearn", "convmat.nn.figures": "matplotlib"}
 
 
 @pytest.mark.parametrize("name", MODULES)
