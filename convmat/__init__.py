@@ -19,6 +19,7 @@ from .conv_matrices import conv_matrix
 from .geometry import conv_output_shape, conv_transpose_output_shape, pool_output_shape
 from .im2col import col2im, im2col
 from .inspect import format_matrix, symbolic_conv_matrix
+from .linalg import conv_operator, conv_singular_values, conv_spectral_norm
 from .pool_matrices import avg_pool_matrix, max_pool_matrix
 from .pooling import (
     avg_pool,
@@ -48,7 +49,10 @@ __all__ = [
     "conv3d",
     "conv_input_grad",
     "conv_matrix",
+    "conv_operator",
     "conv_output_shape",
+    "conv_singular_values",
+    "conv_spectral_norm",
     "conv_transpose",
     "conv_transpose1d",
     "conv_transpose2d",

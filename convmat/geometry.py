@@ -267,6 +267,8 @@ def conv_geometry(
     n = len(spatial)
     if n not in (1, 2, 3):
         raise ValueError(f"convmat supports 1 to 3 spatial dims, got input spatial shape {spatial}")
+    if 0 in spatial:
+        raise ValueError(f"convolution needs a non-empty input plane (as PyTorch), got input spatial shape {spatial}")
     kernel = normalize_tuple(kernel_size, n, "kernel_size", minimum=1)
     stride_t = normalize_tuple(stride, n, "stride", minimum=1)
     dilation_t = normalize_tuple(dilation, n, "dilation", minimum=1)
