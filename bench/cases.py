@@ -1,0 +1,540 @@
+"""What the benchmarks compare: the layer configs of issue 5, seeded data, and the callables of each route.
+
+Shared by the pytest-benchmark suite (``bench/test_bench_*.py``) and the ratio
+report (``bench/report.py``), so both time exactly the same calls. Nothing here
+needs pytest; PyTorch is optional (:func:`torch_module` returns ``None`` without it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from math import prod
+
+import numpy as np
+import textbook
+
+import convmat as cm
+
+THREADS = 2
+SEED = 20240605
+OPS = ("forward", "input_grad", "weight_grad")
+DTYPES = ("float32", "float64")
+#: ``W`` larger than this is not built by the benchmarks (int32 indices + data + cached gather index).
+MAX_SPARSE_NNZ = 400_000_000
+
+
+@dataclass(frozen=True)
+class Config:
+    """One 2-D convolution layer: ``x (n, c_in, h, w)``, ``weight (c_out, c_in, k, k)``."""
+
+    name: str
+    n: int
+    c_in: int
+    h: int
+    w: int
+    c_out: int
+    k: int
+    stride: int
+    pad: int
+
+    @property
+    def x_shape(self) -> tuple[int, int, int, int]:
+        return (self.n, self.c_in, self.h, self.w)
+
+    @property
+    def w_shape(self) -> tuple[int, int, int, int]:
+        return (self.c_out, self.c_in, self.k, self.k)
+
+    @property
+    def out_spatial(self) -> tuple[int, int]:
+        return tuple((s + 2 * self.pad - self.k) // self.stride + 1 for s in (self.h, self.w))
+
+    @property
+    def y_shape(self) -> tuple[int, int, int, int]:
+        return (self.n, self.c_out, *self.out_spatial)
+
+    @property
+    def kwargs(self) -> dict[str, int]:
+        return {"stride": self.stride, "padding": self.pad}
+
+    @property
+    def flops(self) -> int:
+        """Multiply-adds times two of one forward (each gradient costs the same)."""
+        return 2 * self.n * self.c_out * prod(self.out_spatial) * self.c_in * self.k * self.k
+
+    @property
+    def sparse_nnz(self) -> int:
+        """Stored entries of ``W`` (taps that read zero padding are not stored)."""
+        plane = 1
+        for size, out in zip((self.h, self.w), self.out_spatial, strict=True):
+            pos = np.arange(out)[:, None] * self.stride + np.arange(self.k) - self.pad
+            plane *= int(np.count_nonzero((pos >= 0) & (pos < size)))
+        return self.c_out * self.c_in * plane
+
+    @property
+    def sparse_fits(self) -> bool:
+        return self.sparse_nnz <= MAX_SPARSE_NNZ
+
+    def describe(self) -> str:
+        return (
+            f"{self.name}: N={self.n} C_in={self.c_in} {self.h}x{self.w} C_out={self.c_out} "
+            f"k={self.k} stride={self.stride} pad={self.pad}"
+        )
+
+
+#: Issue 5's layers: (N, C_in, H, W, C_out, k, stride, pad).
+CONFIGS: dict[str, Config] = {
+    c.name: c
+    for c in (
+        Config("B", 64, 1, 28, 28, 16, 5, 1, 2),
+        Config("C", 32, 64, 32, 32, 64, 3, 1, 1),
+        Config("D", 32, 64, 32, 32, 128, 3, 2, 1),
+        Config("E", 8, 3, 224, 224, 64, 7, 2, 3),
+        Config("F", 16, 256, 14, 14, 256, 3, 1, 1),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Data:
+    x: np.ndarray
+    w: np.ndarray
+    dy: np.ndarray
+
+
+@cache
+def make_data(config: str, dtype: str) -> Data:
+    """Seeded input, kernel and output gradient of a config (cached: the arrays are shared, do not modify)."""
+    cfg = CONFIGS[config]
+    rng = np.random.default_rng([SEED, ord(config)])
+    x = rng.standard_normal(cfg.x_shape).astype(dtype)
+    w = (rng.standard_normal(cfg.w_shape) / np.sqrt(cfg.c_in * cfg.k * cfg.k)).astype(dtype)
+    dy = rng.standard_normal(cfg.y_shape).astype(dtype)
+    for a in (x, w, dy):
+        a.flags.writeable = False
+    return Data(x, w, dy)
+
+
+# ---------------------------------------------------------------------------
+# The callables: each returns a zero-argument function running one operation
+# ---------------------------------------------------------------------------
+
+
+def convmat_op(cfg: Config, op: str, d: Data, backend: str = "im2col") -> Callable[[], np.ndarray]:
+    kw = {**cfg.kwargs, "backend": backend}
+    if op == "forward":
+        return lambda: cm.conv(d.x, d.w, **kw)
+    if op == "input_grad":
+        return lambda: cm.conv_input_grad(d.x.shape, d.w, d.dy, **kw)
+    if op == "weight_grad":
+        return lambda: cm.conv_weight_grad(d.x, d.w.shape, d.dy, **kw)
+    raise ValueError(op)
+
+
+def textbook_op(cfg: Config, op: str, d: Data, layout: str = "rows") -> Callable[[], np.ndarray]:
+    """The textbook baseline; ``layout="rows"`` (the book's, the reference) or ``"columns"`` (GEMM-friendly)."""
+    suffix = {"rows": "", "columns": "_columns"}[layout]
+    s, p = cfg.stride, cfg.pad
+    if op == "forward":
+        forward = getattr(textbook, f"conv2d_forward{suffix}")
+        return lambda: forward(d.x, d.w, s, p)
+    if op == "input_grad":
+        input_grad = getattr(textbook, f"conv2d_input_grad{suffix}")
+        return lambda: input_grad(d.x.shape, d.w, d.dy, s, p)
+    if op == "weight_grad":
+        weight_grad = getattr(textbook, f"conv2d_weight_grad{suffix}")
+        return lambda: weight_grad(d.x, d.w.shape, d.dy, s, p)
+    raise ValueError(op)
+
+
+@cache
+def torch_module():
+    """``torch`` if importable, else ``None`` (set to 2 threads on first use)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(THREADS)
+    return torch
+
+
+def torch_op(cfg: Config, op: str, d: Data) -> Callable:
+    """PyTorch's CPU route for the same operation (``F.conv2d``, ``torch.nn.grad.conv2d_input/_weight``).
+
+    The tensors share memory with the numpy arrays (``torch.from_numpy``). Raises
+    ``ImportError`` without torch.
+    """
+    torch = torch_module()
+    if torch is None:
+        raise ImportError("torch not installed")
+    x, w, dy = (torch.from_numpy(np.array(a)) for a in (d.x, d.w, d.dy))  # writeable copies, made once
+    s, p = cfg.stride, cfg.pad
+    if op == "forward":
+        return lambda: torch.nn.functional.conv2d(x, w, stride=s, padding=p)
+    if op == "input_grad":
+        return lambda: torch.nn.grad.conv2d_input(x.shape, w, dy, stride=s, padding=p)
+    if op == "weight_grad":
+        return lambda: torch.nn.grad.conv2d_weight(x, w.shape, dy, stride=s, padding=p)
+    raise ValueError(op)
+
+
+# ---------------------------------------------------------------------------
+# Pooling: 2x2 stride-2 max pooling of the conv outputs of B and C
+# ---------------------------------------------------------------------------
+
+POOL_SHAPES = {"B": CONFIGS["B"].y_shape, "C": CONFIGS["C"].y_shape}
+POOL_KERNEL = 2
+
+
+@dataclass(frozen=True)
+class PoolData:
+    x: np.ndarray
+    dy: np.ndarray
+    indices: np.ndarray
+
+
+@cache
+def make_pool_data(config: str, dtype: str) -> PoolData:
+    shape = POOL_SHAPES[config]
+    rng = np.random.default_rng([SEED, ord(config), 2])
+    x = rng.standard_normal(shape).astype(dtype)
+    _, indices = cm.max_pool(x, POOL_KERNEL, return_indices=True)
+    dy = rng.standard_normal(indices.shape).astype(dtype)
+    for a in (x, dy, indices):
+        a.flags.writeable = False
+    return PoolData(x, dy, indices)
+
+
+def pool_ops_convmat(p: PoolData) -> dict[str, Callable]:
+    return {
+        "max_pool": lambda: cm.max_pool(p.x, POOL_KERNEL, return_indices=True),
+        "max_pool_backward": lambda: cm.max_pool_backward(p.dy, p.indices, p.x.shape),
+        "max_pool_matrix": lambda: cm.max_pool_matrix(p.x, POOL_KERNEL),
+    }
+
+
+def pool_ops_torch(p: PoolData) -> dict[str, Callable]:
+    """``F.max_pool2d(return_indices=True)`` and aten's ``max_pool2d_with_indices_backward`` (what autograd runs)."""
+    torch = torch_module()
+    if torch is None:
+        raise ImportError("torch not installed")
+    x, dy = torch.from_numpy(np.array(p.x)), torch.from_numpy(np.array(p.dy))
+    _, idx = torch.nn.functional.max_pool2d(x, POOL_KERNEL, return_indices=True)
+    k = [POOL_KERNEL, POOL_KERNEL]
+    backward = torch.ops.aten.max_pool2d_with_indices_backward
+    return {
+        "max_pool": lambda: torch.nn.functional.max_pool2d(x, POOL_KERNEL, return_indices=True),
+        "max_pool_backward": lambda: backward(dy, x, k, k, [0, 0], [1, 1], False, idx),
+    }
+
+
+# ---------------------------------------------------------------------------
+# Threads and machine
+# ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def pinned_threads(n: int = THREADS) -> Iterator[None]:
+    """BLAS/OpenMP pools (threadpoolctl) and PyTorch's intra-op pool limited to ``n`` threads."""
+    from threadpoolctl import threadpool_limits
+
+    torch = torch_module()
+    previous = torch.get_num_threads() if torch is not None else None
+    with threadpool_limits(limits=n):
+        if torch is not None:
+            torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            if torch is not None:
+                torch.set_num_threads(previous)
+
+
+#: Seconds to keep calling a function before timing it. On 2 cores, NumPy's OpenBLAS threads and PyTorch's
+#: OpenMP threads keep spinning for ~0.1-0.25 s after their library's last call and slow the other library's
+#: first calls (measured here: a 0.3 ms torch conv took 24 ms right after numpy GEMMs); this lets them settle.
+SETTLE_SECONDS = 0.25
+
+
+def settle(function: Callable[[], object], seconds: float = SETTLE_SECONDS) -> None:
+    """Call ``function`` (untimed) until ``seconds`` have passed, at least once."""
+    deadline = time.perf_counter() + seconds
+    function()
+    while time.perf_counter() < deadline:
+        function()
+
+
+class CpuMeter:
+    """CPU used by *other* processes (and stolen by the hypervisor) since creation, in cores.
+
+    Whole-machine busy time from ``/proc/stat`` minus this process's own CPU time
+    (all its threads): a benchmark sharing 2 cores with anything else is not
+    measuring what it claims, so the report states how busy the machine was.
+    ``foreign()`` is ``None`` where ``/proc/stat`` is not readable.
+    """
+
+    def __init__(self) -> None:
+        self.start = self._read()
+
+    @staticmethod
+    def _read() -> tuple[float | None, float, float]:
+        own = os.times()
+        try:
+            with open("/proc/stat", encoding="ascii") as f:
+                user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, f.readline().split()[1:9])
+            busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError):
+            busy = None
+        return busy, own.user + own.system, time.monotonic()
+
+    def foreign(self) -> float | None:
+        busy0, own0, t0 = self.start
+        busy1, own1, t1 = self._read()
+        if busy0 is None or busy1 is None or t1 <= t0:
+            return None
+        return max(0.0, ((busy1 - busy0) - (own1 - own0)) / (t1 - t0))
+
+
+def wait_until_quiet(max_wait: float, threshold: float = 0.1, window: float = 1.0) -> float | None:
+    """Wait (up to ``max_wait`` seconds) for a ``window`` in which other processes use < ``threshold`` cores.
+
+    Returns the last measured foreign load (``None`` without ``/proc/stat``).
+    """
+    deadline = time.monotonic() + max_wait
+    while True:
+        meter = CpuMeter()
+        time.sleep(window)
+        load = meter.foreign()
+        if load is None or load < threshold or time.monotonic() >= deadline:
+            return load
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict[str, object]:
+    """CPU, cores, memory, library versions and the BLAS numpy uses."""
+    import scipy
+    from threadpoolctl import threadpool_info
+
+    info: dict[str, object] = {
+        "cpu": cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "convmat": f"{cm.__version__} ({os.path.dirname(cm.__file__)})",
+    }
+    try:
+        pages, page_size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+        info["memory_gib"] = round(pages * page_size / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        pass
+    blas = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+    info["blas"] = "; ".join(
+        f"{os.path.basename(os.path.dirname(p['filepath']))}: {p.get('internal_api')} {p.get('version')} "
+        f"({p.get('architecture', '?')}, {p.get('threading_layer', '?')})"
+        for p in blas
+    )
+    torch = torch_module()
+    if torch is None:
+        info["torch"] = "not installed"
+    else:
+        info["torch"] = f"{torch.__version__} (mkldnn {'on' if torch.backends.mkldnn.is_available() else 'off'})"
+    return info
+
+
+# ---------------------------------------------------------------------------
+# The sparse route's parts: pattern, refill, bare gather, bare products
+# ---------------------------------------------------------------------------
+
+SPARSE_CONFIGS = ("C", "D", "F")
+
+
+def clear_pattern_caches() -> None:
+    """Forget every cached ``W`` pattern (the next ``W`` of any geometry rebuilds its indices)."""
+    from convmat import patterns
+
+    for name in ("conv_matrix_pattern", "conv_plane_pattern"):
+        cached = getattr(patterns, name, None)
+        if hasattr(cached, "cache_clear"):
+            cached.cache_clear()
+
+
+def build_pattern(cfg: Config):
+    """The (cached) ``ConvMatrixPattern`` of a config, through convmat's internals (``convmat.patterns``)."""
+    from convmat.geometry import conv_problem
+    from convmat.patterns import conv_matrix_pattern
+
+    geom, groups = conv_problem(cfg.x_shape, cfg.w_shape, cfg.stride, cfg.pad)
+    return conv_matrix_pattern(geom, cfg.c_in, cfg.c_out, groups)
+
+
+def sparse_ops(cfg: Config, d: Data) -> dict[str, Callable]:
+    """The sparse route against its bare parts, for one config and dtype.
+
+    ``refill``: ``conv_matrix`` for a new kernel of a cached geometry; ``gather``:
+    the bare ``np.take`` of its ``nnz`` values. ``forward``/``input_grad``: the
+    route (``conv``/``conv_input_grad`` with ``backend="sparse"``, ``W`` rebuilt
+    every call) against ``W @ X`` / ``W.T @ dY`` on a prebuilt ``W``.
+    """
+    spatial = d.x.shape[1:]
+    w_new = (d.w[::-1] * 0.5).copy()  # another kernel of the same geometry
+    matrix = cm.conv_matrix(d.w, spatial, **cfg.kwargs)
+    batch = d.x.shape[0]
+    x_cols = d.x.reshape(batch, -1).T  # [C_in*S, N]
+    dy_cols = d.dy.reshape(batch, -1).T  # [C_out*L, N]
+    pattern = build_pattern(cfg)
+    source = w_new.reshape(cfg.c_out, -1)
+    return {
+        "refill": lambda: cm.conv_matrix(w_new, spatial, **cfg.kwargs),
+        "gather": lambda: np.take(source, pattern.data_index, axis=1),
+        "forward": convmat_op(cfg, "forward", d, backend="sparse"),
+        "W @ X": lambda: matrix @ x_cols,
+        "input_grad": convmat_op(cfg, "input_grad", d, backend="sparse"),
+        "W.T @ dY": lambda: matrix.T @ dy_cols,
+    }
+
+
+# ---------------------------------------------------------------------------
+# Single input channel: scipy.signal's convolutions against convmat (layer B)
+# ---------------------------------------------------------------------------
+
+#: ``"B1"``: B's input with one output channel; ``"B"``: all 16 output channels.
+SIGNAL_CASES = ("B1", "B")
+
+
+def signal_ops(case: str, dtype: str) -> dict[str, Callable]:
+    """The same correlation ("same" zero padding, odd kernel) by convmat, scipy.signal, the textbook and torch.
+
+    scipy.signal convolves (flips the kernel) except in ``correlate``, so ``fftconvolve``
+    and ``oaconvolve`` get the kernel flipped. ``correlate`` has no ``axes``: the batch
+    is one more axis of length-1 kernel, and several output channels are a loop.
+    ``fftconvolve``/``oaconvolve`` take the input broadcast to every output channel.
+    """
+    import scipy.signal
+
+    cfg = CONFIGS["B"]
+    d = make_data("B", dtype)
+    w = d.w[:1] if case == "B1" else d.w  # [C_out, 1, k, k]
+    x, p = d.x, cfg.pad
+    planes = x[:, 0]  # [N, H, W]
+    flipped = np.ascontiguousarray(w[None, :, 0, ::-1, ::-1])  # [1, C_out, k, k]
+    kernels = [np.ascontiguousarray(w[o, 0][None]) for o in range(w.shape[0])]  # [1, k, k] each
+    # "same" keeps in1's shape, so the input is broadcast to the output channels first (a view).
+    x_wide = np.broadcast_to(x, (x.shape[0], w.shape[0], *x.shape[2:]))
+
+    def correlate():
+        maps = [scipy.signal.correlate(planes, k, mode="same") for k in kernels]
+        return np.stack(maps, axis=1)
+
+    ops = {
+        "convmat-im2col": lambda: cm.conv(x, w, padding=p),
+        "convmat-sparse": lambda: cm.conv(x, w, padding=p, backend="sparse"),
+        "scipy-correlate": correlate,
+        "scipy-fftconvolve": lambda: scipy.signal.fftconvolve(x_wide, flipped, mode="same", axes=(2, 3)),
+        "scipy-oaconvolve": lambda: scipy.signal.oaconvolve(x_wide, flipped, mode="same", axes=(2, 3)),
+        "textbook": lambda: textbook.conv2d_forward(x, w, 1, p),
+    }
+    torch = torch_module()
+    if torch is not None:
+        xt, wt = torch.from_numpy(np.array(x)), torch.from_numpy(np.array(w))
+        ops["torch"] = lambda: torch.nn.functional.conv2d(xt, wt, padding=p)
+    return ops
+
+
+# ---------------------------------------------------------------------------
+# Memory: peak of the im2col route on a large batch of layer C
+# ---------------------------------------------------------------------------
+
+MEMORY_BATCH = 256
+MIB = 2**20
+
+
+def workspace_api():
+    """``(get_workspace_limit, workspace_limit)`` of convmat, or ``None`` where this convmat has none."""
+    if hasattr(cm, "get_workspace_limit") and hasattr(cm, "workspace_limit"):
+        return cm.get_workspace_limit, cm.workspace_limit
+    return None
+
+
+@cache
+def make_memory_data(dtype: str = "float32") -> Data:
+    """Layer C with a batch of :data:`MEMORY_BATCH` (64 MiB of float32 input)."""
+    cfg = CONFIGS["C"]
+    rng = np.random.default_rng([SEED, 5])
+    x = rng.standard_normal((MEMORY_BATCH, *cfg.x_shape[1:]), dtype=np.float32).astype(dtype, copy=False)
+    w = (rng.standard_normal(cfg.w_shape) / np.sqrt(cfg.c_in * cfg.k * cfg.k)).astype(dtype)
+    dy = rng.standard_normal((MEMORY_BATCH, *cfg.y_shape[1:]), dtype=np.float32).astype(dtype, copy=False)
+    return Data(x, w, dy)
+
+
+def traced_peak(function: Callable[[], object]) -> tuple[int, object]:
+    """Peak bytes allocated while ``function`` runs, its result included (numpy's buffers are traced)."""
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        result = function()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak, result
+
+
+def memory_case(op: str, limit: int | None) -> dict[str, object]:
+    """Peak memory of one im2col-route call on :func:`make_memory_data`, under workspace ``limit`` (None: default).
+
+    ``peak`` counts the operands (allocated before the call) plus the traced peak
+    during the call; ``allowed`` is operands + result + 1.1 x the workspace bound.
+    """
+    api = workspace_api()
+    if api is None:
+        return {"available": False}
+    get_limit, limit_context = api
+    d = make_memory_data()
+    cfg = CONFIGS["C"]
+    x_shape = d.x.shape
+    calls = {
+        "forward": (lambda: cm.conv(d.x, d.w, **cfg.kwargs), (d.x, d.w)),
+        "input_grad": (lambda: cm.conv_input_grad(x_shape, d.w, d.dy, **cfg.kwargs), (d.w, d.dy)),
+        "weight_grad": (lambda: cm.conv_weight_grad(d.x, d.w.shape, d.dy, **cfg.kwargs), (d.x, d.dy)),
+    }
+    function, operands = calls[op]
+    with contextlib.ExitStack() as stack:
+        if limit is not None:
+            stack.enter_context(limit_context(limit))
+        bound = get_limit()
+        function()  # warm-up: anything cached per geometry is not workspace
+        traced, result = traced_peak(function)
+    inputs = sum(a.nbytes for a in operands)
+    output = np.asarray(result).nbytes
+    return {
+        "available": True,
+        "op": op,
+        "limit": bound,
+        "inputs": inputs,
+        "output": output,
+        "traced_peak": traced,
+        "peak": inputs + traced,
+        "allowed": inputs + output + int(1.1 * bound),
+        "workspace_used": traced - output,
+    }
