@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterator, Sequence
+from math import prod
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -75,15 +76,52 @@ def _grad_output(grad_output: ArrayLike, geom: ConvGeometry, batch: int, c_out: 
 # ---------------------------------------------------------------------------
 
 
+#: Output positions per sample below which the samples of a chunk share one GEMM per group, over patches laid
+#: out channel-major (``[C*K, n*L]``), instead of one GEMM per sample. Products with few columns keep BLAS well
+#: below its speed (bench/ configs D and F, L = 256 and 196, ran 10-25 % faster with one GEMM); with more columns
+#: the per-sample GEMMs are as fast and write the ``[N, C_out, L]`` result in place (configs B, C, E).
+ONE_GEMM_MAX_OUTPUT = 512
+#: Columns (``n*L``) a shared GEMM should have at least, where the workspace limit allows: with fewer, one GEMM
+#: per sample is as fast (config F in float64, two samples per 8 MiB chunk, measured 10 % slower as one GEMM).
+ONE_GEMM_MIN_COLUMNS = 2048
+
+
+def _one_gemm(geom: ConvGeometry) -> bool:
+    return geom.output_size < ONE_GEMM_MAX_OUTPUT
+
+
+def _one_gemm_samples(geom: ConvGeometry) -> int:
+    return -(-ONE_GEMM_MIN_COLUMNS // geom.output_size)
+
+
+def _channel_major(a: np.ndarray, groups: int) -> np.ndarray:
+    """``[n, G*c, L]`` (any trailing shape) as a contiguous ``[G, c, n*L]``: the chunk's GEMM operand."""
+    n, channels = a.shape[:2]
+    length = prod(a.shape[2:])
+    grouped = a.reshape(n, groups, channels // groups, length).transpose(1, 2, 0, 3)
+    return np.ascontiguousarray(grouped).reshape(groups, channels // groups, n * length)
+
+
 def _forward_im2col(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int) -> np.ndarray:
     batch, c_out, cin_g = x.shape[0], w.shape[0], w.shape[1]
     ck, length = cin_g * geom.kernel_numel, geom.output_size
     y = np.empty((batch, c_out, length), dtype=x.dtype)
     w_g = w.reshape(groups, c_out // groups, ck)
-    for part, patches in patch_chunks(x, geom):
-        n = patches.shape[0]
-        # [G, co, ci*K] @ [n, G, ci*K, L] -> [n, G, co, L], written in place
-        np.matmul(w_g, patches.reshape(n, groups, ck, length), out=y[part].reshape(n, groups, c_out // groups, length))
+    if _one_gemm(geom):
+        extra = c_out * length * x.itemsize  # the GEMM's output before it is transposed into y
+        for part, patches in patch_chunks(
+            x, geom, channel_major=True, extra_bytes_per_sample=extra, min_samples=_one_gemm_samples(geom)
+        ):
+            n = part.stop - part.start
+            # [G, co, ci*K] @ [G, ci*K, n*L] -> [G, co, n*L] -> [n, G*co, L]
+            product = np.matmul(w_g, patches.reshape(groups, ck, n * length))
+            y[part] = product.reshape(c_out, n, length).swapaxes(0, 1)
+    else:
+        for part, patches in patch_chunks(x, geom):
+            n = patches.shape[0]
+            # [G, co, ci*K] @ [n, G, ci*K, L] -> [n, G, co, L], written in place
+            out = y[part].reshape(n, groups, c_out // groups, length)
+            np.matmul(w_g, patches.reshape(n, groups, ck, length), out=out)
     return y.reshape(batch, c_out, *geom.output_spatial)
 
 
@@ -133,18 +171,29 @@ def _input_grad_im2col(dy: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups
 def _input_grad_col2im(dy: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int) -> np.ndarray:
     batch, c_out, cin_g = dy.shape[0], w.shape[0], w.shape[1]
     ck, length, c_in = cin_g * geom.kernel_numel, geom.output_size, cin_g * groups
+    one_gemm, nd = _one_gemm(geom), geom.ndim
     dx = np.empty((batch, c_in, *geom.input_spatial), dtype=dy.dtype)
-    step = chunk_size(batch, c_in * geom.kernel_numel * length * dy.itemsize)
-    dcols = np.empty((min(step, batch), groups, ck, length), dtype=dy.dtype)
+    per_sample = (c_in * geom.kernel_numel + (c_out if one_gemm else 0)) * length * dy.itemsize
+    step = chunk_size(batch, per_sample, _one_gemm_samples(geom) if one_gemm else 1)
+    storage = np.empty(min(step, batch) * c_in * geom.kernel_numel * length, dtype=dy.dtype)
     acc = np.empty((min(step, batch), c_in, *geom.padded_spatial), dtype=dy.dtype)
     w_t = w.reshape(groups, c_out // groups, ck).transpose(0, 2, 1)
     for start in range(0, batch, step):
         stop = min(start + step, batch)
         n = stop - start
-        # [G, ci*K, co] @ [n, G, co, L] -> [n, G, ci*K, L]: Wᵀ in patch space, then folded back
-        np.matmul(w_t, dy[start:stop].reshape(n, groups, c_out // groups, length), out=dcols[:n])
+        dcols = storage[: n * c_in * geom.kernel_numel * length]
+        # Wᵀ in patch space, then folded back as [n, C_in, *kernel, *out]
+        if one_gemm:
+            # [G, ci*K, co] @ [G, co, n*L] -> [G, ci*K, n*L] = [C_in, *kernel, n, *out]
+            np.matmul(w_t, _channel_major(dy[start:stop], groups), out=dcols.reshape(groups, ck, n * length))
+            cols = np.moveaxis(dcols.reshape(c_in, *geom.kernel_size, n, *geom.output_spatial), 1 + nd, 0)
+        else:
+            # [G, ci*K, co] @ [n, G, co, L] -> [n, G, ci*K, L]
+            out = dcols.reshape(n, groups, ck, length)
+            np.matmul(w_t, dy[start:stop].reshape(n, groups, c_out // groups, length), out=out)
+            cols = dcols.reshape(n, c_in, *geom.kernel_size, *geom.output_spatial)
         acc[:n] = 0
-        fold_into(acc[:n], dcols[:n].reshape(n, c_in, *geom.kernel_size, *geom.output_spatial), geom)
+        fold_into(acc[:n], cols, geom)
         dx[start:stop] = unpad_adjoint(acc[:n], geom.padding, geom.input_spatial, geom.padding_mode)
     return dx
 
@@ -170,7 +219,31 @@ def _sparse_patch_chunks(x: np.ndarray, geom: ConvGeometry) -> Iterator[tuple[sl
         yield slice(start, stop), cols.T.reshape(n, cin, geom.kernel_numel, geom.output_size)
 
 
-def _weight_grad(
+def _weight_grad_im2col(
+    x: np.ndarray, dy: np.ndarray, weight_shape: tuple[int, ...], geom: ConvGeometry, groups: int
+) -> np.ndarray:
+    if not _one_gemm(geom):
+        return _weight_grad_per_sample(patch_chunks(x, geom), dy, weight_shape, geom, groups)
+    c_out, cin_g = weight_shape[:2]
+    ck, length = cin_g * geom.kernel_numel, geom.output_size
+    dw = np.zeros((groups, c_out // groups, ck), dtype=dy.dtype)
+    extra = c_out * length * dy.itemsize  # dy's chunk, laid out channel-major
+    for part, patches in patch_chunks(
+        x, geom, channel_major=True, extra_bytes_per_sample=extra, min_samples=_one_gemm_samples(geom)
+    ):
+        n = part.stop - part.start
+        # [G, co, n*L] @ [G, n*L, ci*K] -> [G, co, ci*K]: the GEMM sums over the chunk's samples too
+        dw += np.matmul(_channel_major(dy[part], groups), patches.reshape(groups, ck, n * length).swapaxes(1, 2))
+    return dw.reshape(weight_shape)
+
+
+def _weight_grad_sparse(
+    x: np.ndarray, dy: np.ndarray, weight_shape: tuple[int, ...], geom: ConvGeometry, groups: int
+) -> np.ndarray:
+    return _weight_grad_per_sample(_sparse_patch_chunks(x, geom), dy, weight_shape, geom, groups)
+
+
+def _weight_grad_per_sample(
     chunks: Iterator[tuple[slice, np.ndarray]],
     dy: np.ndarray,
     weight_shape: tuple[int, ...],
@@ -190,7 +263,7 @@ def _weight_grad(
 
 _FORWARD: dict[str, Callable] = {"im2col": _forward_im2col, "sparse": _forward_sparse}
 _INPUT_GRAD: dict[str, Callable] = {"im2col": _input_grad_im2col, "sparse": _input_grad_sparse}
-_PATCH_CHUNKS: dict[str, Callable] = {"im2col": patch_chunks, "sparse": _sparse_patch_chunks}
+_WEIGHT_GRAD: dict[str, Callable] = {"im2col": _weight_grad_im2col, "sparse": _weight_grad_sparse}
 
 
 def conv(
@@ -372,8 +445,7 @@ def conv_weight_grad(
     )
     dy = _grad_output(grad_output, geom, xa.shape[0], wshape[0])
     dtype = result_dtype(xa, dy)
-    chunks = _PATCH_CHUNKS[backend](xa.astype(dtype, copy=False), geom)
-    return _weight_grad(chunks, dy.astype(dtype, copy=False), wshape, geom, groups)
+    return _WEIGHT_GRAD[backend](xa.astype(dtype, copy=False), dy.astype(dtype, copy=False), wshape, geom, groups)
 
 
 def conv_transpose(

@@ -26,8 +26,13 @@ from .windows import window_view
 __all__ = ["col2im", "extract_patches", "fold_into", "fold_patches", "im2col", "patch_chunks"]
 
 
-def _patch_order(n: int) -> tuple[int, ...]:
-    """Axis order taking a window view ``[N, C, *out, *kernel]`` to patches ``[N, C, *kernel, *out]``."""
+def _patch_order(n: int, channel_major: bool = False) -> tuple[int, ...]:
+    """Axis order taking a window view ``[N, C, *out, *kernel]`` to patches ``[N, C, *kernel, *out]``.
+
+    With ``channel_major``, to ``[C, *kernel, N, *out]`` instead.
+    """
+    if channel_major:
+        return (1, *range(2 + n, 2 + 2 * n), 0, *range(2, 2 + n))
     return (0, 1, *range(2 + n, 2 + 2 * n), *range(2, 2 + n))
 
 
@@ -41,24 +46,44 @@ def extract_patches(x: np.ndarray, geom: ConvGeometry) -> np.ndarray:
     return np.ascontiguousarray(view.transpose(_patch_order(geom.ndim)))
 
 
-def patch_chunks(x: np.ndarray, geom: ConvGeometry) -> Iterator[tuple[slice, np.ndarray]]:
+def patch_chunks(
+    x: np.ndarray,
+    geom: ConvGeometry,
+    *,
+    channel_major: bool = False,
+    extra_bytes_per_sample: int = 0,
+    min_samples: int = 1,
+) -> Iterator[tuple[slice, np.ndarray]]:
     """The patches of ``x`` chunk by chunk of the batch, in one reused buffer.
 
-    Yields ``(batch_slice, patches)`` with ``patches`` of shape
-    ``(n, C, *kernel, *out)``; the buffer is overwritten by the next chunk. Chunks
-    hold about :data:`convmat.config.CHUNK_TARGET_BYTES` of patches and never more
-    than the workspace limit (but at least one sample).
+    Yields ``(batch_slice, patches)`` with ``patches`` a contiguous array of shape
+    ``(n, C, *kernel, *out)``, or ``(C, *kernel, n, *out)`` with ``channel_major``
+    (reshaped to ``(C * prod(kernel), n * prod(out))`` it is the patch matrix of
+    the whole chunk, ready for one GEMM). The buffer is overwritten by the next
+    chunk. Chunks hold about :data:`convmat.config.CHUNK_TARGET_BYTES` of patches
+    and never more than the workspace limit (but at least one sample);
+    ``extra_bytes_per_sample`` counts the caller's own per-sample buffers (a GEMM
+    output, say) against the same bound, and ``min_samples`` asks for chunks of at
+    least that many samples where the bound allows (see
+    :func:`convmat.config.chunk_size`).
     """
     batch, channels = x.shape[:2]
-    shape = (channels, *geom.kernel_size, *geom.output_spatial)
+    nd = geom.ndim
+    per_patch = channels * geom.kernel_numel * geom.output_size
     # Per sample: its patches plus its padded copy (alive while the patches are gathered).
-    per_sample = (prod(shape) + (channels * prod(geom.padded_spatial) if geom.padding else 0)) * x.dtype.itemsize
-    step = chunk_size(batch, per_sample)
-    buffer = np.empty((min(step, batch), *shape), dtype=x.dtype)
-    order = _patch_order(geom.ndim)
+    per_sample = (per_patch + (channels * prod(geom.padded_spatial) if geom.padding else 0)) * x.dtype.itemsize
+    step = chunk_size(batch, per_sample + extra_bytes_per_sample, min_samples)
+    storage = np.empty(min(step, batch) * per_patch, dtype=x.dtype)
+    order = _patch_order(nd, channel_major)
     for start in range(0, batch, step):
         stop = min(start + step, batch)
-        part = buffer[: stop - start]
+        n = stop - start
+        shape = (
+            (channels, *geom.kernel_size, n, *geom.output_spatial)
+            if channel_major
+            else (n, channels, *geom.kernel_size, *geom.output_spatial)
+        )
+        part = storage[: n * per_patch].reshape(shape)
         xp = pad_spatial(x[start:stop], geom.padding, geom.padding_mode)
         np.copyto(
             part, window_view(xp, geom.kernel_size, geom.stride, geom.dilation, geom.output_spatial).transpose(order)

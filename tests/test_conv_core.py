@@ -8,6 +8,7 @@ strided views, NaN/inf propagation and the geometry functions.
 from __future__ import annotations
 
 import functools
+import importlib
 from math import prod
 
 import numpy as np
@@ -103,6 +104,34 @@ def test_conv_weight_grad_matches_reference(index, backend, dtype):
     assert gw.dtype == dtype
     assert gw.shape == case.w_shape
     assert_close(gw, _refs(index, np.dtype(dtype).name)[2], dtype)
+
+
+_CONV_MODULE = importlib.import_module("convmat.conv")
+#: The im2col route's GEMM layouts, each forced over the whole grid: one GEMM per sample, or one per chunk of
+#: samples (channel-major patches), with the batch in one chunk or in chunks of one and two samples.
+LAYOUTS = {
+    "per-sample": {"ONE_GEMM_MAX_OUTPUT": 0},
+    "per-sample-chunks-of-1": {"ONE_GEMM_MAX_OUTPUT": 0, "chunk_target": 1},
+    "one-gemm": {"ONE_GEMM_MAX_OUTPUT": 10**9},
+    "one-gemm-chunks-of-2": {"ONE_GEMM_MAX_OUTPUT": 10**9, "chunk_target": 1, "samples": 2},
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("index", GRID_PARAMS)
+def test_im2col_layouts_match_reference(index, layout, monkeypatch):
+    settings = LAYOUTS[layout]
+    monkeypatch.setattr(_CONV_MODULE, "ONE_GEMM_MAX_OUTPUT", settings["ONE_GEMM_MAX_OUTPUT"])
+    if "chunk_target" in settings:
+        monkeypatch.setattr(cm.config, "CHUNK_TARGET_BYTES", settings["chunk_target"])
+    if "samples" in settings:
+        monkeypatch.setattr(_CONV_MODULE, "_one_gemm_samples", lambda geom: settings["samples"])
+    case = GRID[index]
+    x, w, b, dy = case_data(case, np.float64)
+    y, gx, gw = _refs(index, "float64")
+    assert_close(cm.conv(x, w, b, **case.kwargs), y)
+    assert_close(cm.conv_input_grad(case.x_shape, w, dy, **case.kwargs), gx)
+    assert_close(cm.conv_weight_grad(x, case.w_shape, dy, **case.kwargs), gw)
 
 
 def test_grid_covers_the_contract():
