@@ -43,12 +43,15 @@ def sparse_dtype(dtype: np.dtype) -> np.dtype:
 def max_pool_switches(x: np.ndarray, geom: PoolGeometry) -> tuple[np.ndarray, np.ndarray]:
     """Max pooling of a real ``(N, C, *spatial)`` array, with its switches.
 
-    PyTorch's rule, vectorised over planes and windows with one pass per kernel
-    tap: scan the taps of every window in row-major order, and let a tap take
-    over when it is greater than the running maximum or is NaN. So ties go to
-    the first maximum, a NaN propagates and names the *last* NaN of its window,
-    and a window whose input elements are all ``-inf`` names its first input
-    element (the ``-inf`` padding never wins).
+    PyTorch's rule: scan the taps of every window in row-major order, and let a
+    tap take over when it is greater than the running maximum or is NaN. So ties
+    go to the first maximum, a NaN propagates and names the *last* NaN of its
+    window, and a window whose input elements are all ``-inf`` names its first
+    input element (the ``-inf`` padding never wins).
+
+    Without NaN the same answer comes cheaper, with one pass per kernel tap
+    over the whole batch each time: the maximum first (an order-free
+    reduction), then the switch as the first tap equal to it.
 
     Returns
     -------
@@ -61,20 +64,45 @@ def max_pool_switches(x: np.ndarray, geom: PoolGeometry) -> tuple[np.ndarray, np
     xp = pad_spatial(x, pads, "zeros", value=-np.inf)
     # windows[n, c, *o, *k] == xp[n, c, o * stride + k * dilation]
     windows = window_view(xp, geom.kernel_size, geom.stride, geom.dilation, geom.output_spatial)
-    out_shape = (*x.shape[:2], *geom.output_spatial)
-    best = np.full(out_shape, -np.inf, dtype=x.dtype)
-    tap_dtype = np.min_scalar_type(pattern.tap_offset.size - 1)
-    tap = np.array(np.broadcast_to(pattern.first_tap.astype(tap_dtype), out_shape))
-    take = np.empty(out_shape, dtype=bool)
-    has_nan = bool(np.isnan(x).any())
-    for t, offset in enumerate(np.ndindex(*geom.kernel_size)):
-        value = windows[(..., *offset)]
+    taps = [windows[(..., *offset)] for offset in np.ndindex(*geom.kernel_size)]
+    tap_dtype = np.min_scalar_type(len(taps) - 1)
+    if np.isnan(x).any():
+        best, tap = _scan_taps(taps, pattern.first_tap.astype(tap_dtype))
+    else:
+        best, tap = _max_then_first_tap(taps, tap_dtype)
+        if pattern.first_tap.any():
+            # All-(-inf) windows: every tap equals the maximum, the padding too; name the first input element.
+            np.copyto(tap, pattern.first_tap.astype(tap_dtype), where=best == -np.inf)
+    switches = np.take(pattern.tap_offset, tap)
+    switches += pattern.window_origin
+    return best, switches
+
+
+def _max_then_first_tap(taps: list[np.ndarray], tap_dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """The maximum over the taps (no NaN among them), and the first tap holding it."""
+    best = taps[0].copy()
+    for value in taps[1:]:
+        np.maximum(best, value, out=best)
+    # Some tap holds the maximum: start from the last and overwrite backwards, so the first equal tap wins.
+    tap = np.full(best.shape, len(taps) - 1, dtype=tap_dtype)
+    equal = np.empty(best.shape, dtype=bool)
+    for t in range(len(taps) - 2, -1, -1):
+        np.equal(taps[t], best, out=equal)
+        np.copyto(tap, t, where=equal)
+    return best, tap
+
+
+def _scan_taps(taps: list[np.ndarray], first_tap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """PyTorch's scan, literally: a tap takes over when greater than the running maximum or NaN."""
+    best = np.full(taps[0].shape, -np.inf, dtype=taps[0].dtype)
+    tap = np.array(np.broadcast_to(first_tap, best.shape))
+    take = np.empty(best.shape, dtype=bool)
+    for t, value in enumerate(taps):
         np.greater(value, best, out=take)
-        if has_nan:
-            take |= np.isnan(value)
+        take |= np.isnan(value)
         np.copyto(best, value, where=take)
         np.copyto(tap, t, where=take)
-    return best, pattern.window_origin + pattern.tap_offset[tap]
+    return best, tap
 
 
 def max_pool_matrix(
