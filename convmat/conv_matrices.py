@@ -39,7 +39,8 @@ def matrix_for_geometry(weight: np.ndarray, geom: ConvGeometry, groups: int) -> 
         source = weight.reshape(c_out, cin_g * geom.kernel_numel)
     data = np.take(source, pattern.data_index, axis=1).ravel()
     indices, indptr = pattern.indices, pattern.indptr
-    if np.count_nonzero(data) != data.size:
+    # data only repeats values of the (small) source: look for zeros there, not in all nnz entries
+    if np.count_nonzero(source) != source.size and np.count_nonzero(data) != data.size:
         # A kernel value that is exactly zero (or folded taps that cancel): drop those entries.
         keep = data != 0
         row_of_entry = np.repeat(np.arange(pattern.shape[0]), np.diff(indptr))
