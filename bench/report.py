@@ -542,10 +542,25 @@ def _timed(function: Callable[[], object]) -> float:
 
 
 def plot(rows: list[Row], path: str, machine: dict) -> None:
-    """Horizontal bars of every ratio, one panel per target, a black tick at each case's target."""
+    """Save :func:`figure` as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = figure(rows, machine)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def load(path: str | Path) -> tuple[list[Row], dict]:
+    """The rows and the machine of a saved ``--json`` run."""
+    payload = json.loads(Path(path).read_text(encoding="utf-8"))
+    return [Row(**r) for r in payload["rows"]], payload["machine"]
+
+
+def figure(rows: list[Row], machine: dict):
+    """Horizontal bars of every ratio, one panel per target, a black tick at each case's target."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -619,8 +634,7 @@ def plot(rows: list[Row], path: str, machine: dict) -> None:
         Line2D([], [], color="black", marker="o", ms=2.5, ls="none", label="ratio of the fastest samples"),
     ]
     fig.legend(handles=legend, loc="upper center", ncols=6, fontsize=7.5, frameon=False, bbox_to_anchor=(0.5, 0.965))
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    return fig
 
 
 # ---------------------------------------------------------------------------
@@ -684,10 +698,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def replay(args) -> int:
-    payload = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
-    machine = payload["machine"]
+    rows, machine = load(args.from_json)
     print(f"convmat performance report of {machine['date']}, commit {machine['commit']} ({args.from_json})")
-    emit([Row(**r) for r in payload["rows"]], machine, args)
+    emit(rows, machine, args)
     return 0
 
 
