@@ -433,3 +433,17 @@ def test_pool_output_shape_agrees_with_the_operations():
     assert expected == case.out_spatial
     assert cm.max_pool(x, **case.kwargs).shape[2:] == expected
     assert cm.avg_pool(x, (3, 2), (2, 3), 1, True).shape[2:] == cm.pool_output_shape((9, 8), (3, 2), (2, 3), 1, 1, True)
+
+
+@pytest.mark.parametrize("nan", [False, True])
+def test_max_pool_with_more_than_255_taps(nan):
+    """The switch counters outgrow uint8: 300 taps, many ties, with and without NaN."""
+    rng = np.random.default_rng(300)
+    x = rng.integers(-3, 3, size=(2, 2, 700)).astype(np.float64)
+    if nan:
+        x[0, 1, 500] = NAN
+    y, idx = cm.max_pool(x, 300, stride=7, padding=150, return_indices=True)
+    y_ref, idx_ref = max_pool_reference(x, kernel_size=300, stride=7, padding=150)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(idx, idx_ref)
+    assert idx.max() > 255
