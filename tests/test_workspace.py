@@ -42,6 +42,11 @@ def test_chunk_size():
         assert chunk_size(10, 1000) == 1  # at least one sample
     assert chunk_size(10**8, 1) == CHUNK_TARGET_BYTES
     assert chunk_size(5, 1) == 5
+    # min_samples asks for larger chunks than the target, but the limit and the batch still win
+    assert chunk_size(10**8, 2**20, min_samples=50) == 50
+    assert chunk_size(20, 2**20, min_samples=50) == 20
+    with cm.workspace_limit(100):
+        assert chunk_size(10, 30, min_samples=5) == 3
 
 
 def test_workspace_limit_setting():
