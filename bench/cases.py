@@ -242,12 +242,12 @@ def pool_ops_torch(p: PoolData) -> dict[str, Callable]:
 
 @contextlib.contextmanager
 def pinned_threads(n: int = THREADS) -> Iterator[None]:
-    """BLAS/OpenMP pools (threadpoolctl) and PyTorch's intra-op pool limited to ``n`` threads."""
+    """BLAS/OpenMP pools (threadpoolctl), PyTorch's intra-op pool and convmat's sparse products on ``n`` threads."""
     from threadpoolctl import threadpool_limits
 
     torch = torch_module()
     previous = torch.get_num_threads() if torch is not None else None
-    with threadpool_limits(limits=n):
+    with threadpool_limits(limits=n), cm.num_threads(n):
         if torch is not None:
             torch.set_num_threads(n)
         try:

@@ -2,7 +2,14 @@
 
 __version__ = "0.1.0"
 
-from .config import get_workspace_limit, set_workspace_limit, workspace_limit
+from .config import (
+    get_num_threads,
+    get_workspace_limit,
+    num_threads,
+    set_num_threads,
+    set_workspace_limit,
+    workspace_limit,
+)
 from .conv import (
     conv,
     conv1d,
@@ -60,6 +67,7 @@ __all__ = [
     "conv_transpose_output_shape",
     "conv_weight_grad",
     "format_matrix",
+    "get_num_threads",
     "get_workspace_limit",
     "im2col",
     "max_pool",
@@ -69,7 +77,9 @@ __all__ = [
     "max_pool_backward",
     "max_pool_matrix",
     "max_unpool",
+    "num_threads",
     "pool_output_shape",
+    "set_num_threads",
     "set_workspace_limit",
     "symbolic_conv_matrix",
     "workspace_limit",

@@ -1,20 +1,30 @@
-"""Runtime settings: the workspace bound of the im2col route.
+"""Runtime settings: the workspace bound of the im2col route, the threads of the sparse route.
 
 The im2col route processes the batch in chunks so that its patch matrices never
 take more than the workspace limit (256 MiB by default), whatever the batch size.
 Within that bound it also keeps each chunk small enough (about 8 MiB) to stay in
 cache, which is faster than one huge patch matrix.
+
+scipy.sparse multiplies a matrix by a dense block on one thread. The sparse
+route splits the rows of ``W`` into as many blocks as it has threads (by default
+the CPUs this process may run on) and multiplies them side by side; scipy
+releases the GIL while it does. The BLAS threads of the im2col route are
+NumPy's, set with threadpoolctl or ``OPENBLAS_NUM_THREADS``.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 __all__ = [
     "CHUNK_TARGET_BYTES",
     "DEFAULT_WORKSPACE_BYTES",
+    "get_num_threads",
     "get_workspace_limit",
+    "num_threads",
+    "set_num_threads",
     "set_workspace_limit",
     "workspace_limit",
 ]
@@ -84,3 +94,65 @@ def chunk_size(batch: int, bytes_per_sample: int, min_samples: int = 1) -> int:
     per_sample = max(bytes_per_sample, 1)
     wanted = max(CHUNK_TARGET_BYTES // per_sample, min_samples)
     return max(1, min(batch, wanted, _limit // per_sample))
+
+
+def _available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+_threads = _available_cpus()
+
+
+def get_num_threads() -> int:
+    """Threads the sparse route multiplies on: by default, the CPUs this process may use.
+
+    Examples
+    --------
+    >>> import convmat as cm
+    >>> cm.get_num_threads() >= 1
+    True
+    """
+    return _threads
+
+
+def set_num_threads(n: int) -> int:
+    """Set the threads of the sparse route's products (``W @ x``, ``Wᵀ @ dy``); returns the previous number.
+
+    One thread gives exactly scipy.sparse's own product; with more, the forward
+    gives the same numbers and the input gradient sums its row blocks' partial
+    products, which can change the last bits.
+
+    Examples
+    --------
+    >>> import convmat as cm
+    >>> previous = cm.set_num_threads(1)
+    >>> cm.get_num_threads()
+    1
+    >>> _ = cm.set_num_threads(previous)
+    """
+    global _threads
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    previous, _threads = _threads, n
+    return previous
+
+
+@contextmanager
+def num_threads(n: int) -> Iterator[None]:
+    """Temporarily set the threads of the sparse route.
+
+    Examples
+    --------
+    >>> import convmat as cm
+    >>> with cm.num_threads(1):
+    ...     cm.get_num_threads()
+    1
+    """
+    previous = set_num_threads(n)
+    try:
+        yield
+    finally:
+        set_num_threads(previous)

@@ -25,6 +25,7 @@ from math import prod
 import numpy as np
 from numpy.typing import ArrayLike
 
+from . import sparse_products
 from ._arrays import as_array, check_array_shape, result_dtype
 from .config import chunk_size
 from .conv_matrices import matrix_for_geometry
@@ -129,7 +130,7 @@ def _forward_sparse(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: in
     batch, c_out = x.shape[0], w.shape[0]
     matrix = matrix_for_geometry(w, geom, groups)
     # [C_out*L, C_in*S] @ [C_in*S, N] -> [C_out*L, N]
-    y = matrix @ x.reshape(batch, matrix.shape[1]).T
+    y = sparse_products.matmul(matrix, x.reshape(batch, matrix.shape[1]).T)
     return y.T.reshape(batch, c_out, *geom.output_spatial)
 
 
@@ -202,7 +203,7 @@ def _input_grad_sparse(dy: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups
     batch, cin = dy.shape[0], w.shape[1] * groups
     matrix = matrix_for_geometry(w, geom, groups)
     # [C_in*S, C_out*L] @ [C_out*L, N] -> [C_in*S, N]
-    dx = matrix.T @ dy.reshape(batch, matrix.shape[0]).T
+    dx = sparse_products.rmatmul(matrix, dy.reshape(batch, matrix.shape[0]).T)
     return dx.T.reshape(batch, cin, *geom.input_spatial)
 
 
