@@ -216,7 +216,7 @@ def _sparse_patch_chunks(x: np.ndarray, geom: ConvGeometry) -> Iterator[tuple[sl
         stop = min(start + step, batch)
         n = stop - start
         # [K*L, S] @ [S, n*C_in] -> [K*L, n*C_in] -> [n, C_in, K, L]
-        cols = select @ x[start:stop].reshape(n * cin, geom.input_size).T
+        cols = sparse_products.matmul(select, x[start:stop].reshape(n * cin, geom.input_size).T)
         yield slice(start, stop), cols.T.reshape(n, cin, geom.kernel_numel, geom.output_size)
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from conftest import GRID, GRID_IDS, assert_close, case_data
-from reference import conv_input_grad_reference, conv_reference
+from reference import conv_input_grad_reference, conv_reference, conv_weight_grad_reference
 
 import convmat as cm
 from convmat import sparse_products
@@ -52,8 +52,10 @@ def test_sparse_route_on_threads_matches_reference(index, every_product_threaded
     with cm.num_threads(3):
         y = cm.conv(x, w, b, **case.kwargs, backend="sparse")
         gx = cm.conv_input_grad(case.x_shape, w, dy, **case.kwargs, backend="sparse")
+        gw = cm.conv_weight_grad(x, case.w_shape, dy, **case.kwargs, backend="sparse")
     assert_close(y, conv_reference(x, w, b, **case.kwargs))
     assert_close(gx, conv_input_grad_reference(case.x_shape, w, dy, **case.kwargs))
+    assert_close(gw, conv_weight_grad_reference(x, case.w_shape, dy, **case.kwargs))
 
 
 def test_num_threads_setting():
