@@ -86,14 +86,15 @@ def workspace_limit(nbytes: int) -> Iterator[None]:
         set_workspace_limit(previous)
 
 
-def chunk_size(batch: int, bytes_per_sample: int, min_samples: int = 1) -> int:
+def chunk_size(batch: int, bytes_per_sample: int, min_samples: int = 1, threads: int = 1) -> int:
     """Samples per chunk: about :data:`CHUNK_TARGET_BYTES` of patches, or ``min_samples`` if more.
 
-    Never over the workspace limit, never more than ``batch``, at least one.
+    Never over the workspace limit (shared by ``threads`` threads that each hold
+    a chunk), never more than ``batch``, at least one.
     """
     per_sample = max(bytes_per_sample, 1)
     wanted = max(CHUNK_TARGET_BYTES // per_sample, min_samples)
-    return max(1, min(batch, wanted, _limit // per_sample))
+    return max(1, min(batch, wanted, _limit // max(threads, 1) // per_sample))
 
 
 def _available_cpus() -> int:

@@ -13,9 +13,11 @@ an even effective kernel (extra padding on the high side) is no special case.
 
 from __future__ import annotations
 
+import itertools
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from math import prod
 
 __all__ = [
@@ -173,17 +175,17 @@ class _Windows:
     kernel_size: tuple[int, ...]
     dilation: tuple[int, ...]
 
-    @property
+    @cached_property
     def ndim(self) -> int:
         """Number of spatial dims."""
         return len(self.input_spatial)
 
-    @property
+    @cached_property
     def effective_kernel(self) -> tuple[int, ...]:
         """Extent of the dilated kernel, ``dilation * (kernel - 1) + 1``."""
         return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation, strict=True))
 
-    @property
+    @cached_property
     def kernel_numel(self) -> int:
         """Number of kernel taps."""
         return prod(self.kernel_size)
@@ -212,32 +214,96 @@ class ConvGeometry(_Windows):
     dilation: tuple[int, ...]
     padding_mode: str = "zeros"
 
-    @property
+    @cached_property
     def padded_spatial(self) -> tuple[int, ...]:
         """Spatial shape after padding."""
         return tuple(n + lo + hi for n, (lo, hi) in zip(self.input_spatial, self.padding, strict=True))
 
-    @property
+    @cached_property
     def output_spatial(self) -> tuple[int, ...]:
         """Spatial shape of the output."""
         return tuple(
             (p - e) // s + 1 for p, e, s in zip(self.padded_spatial, self.effective_kernel, self.stride, strict=True)
         )
 
-    @property
+    @cached_property
     def symmetric_padding(self) -> bool:
         """Whether low and high padding agree in every dim."""
         return all(lo == hi for lo, hi in self.padding)
 
-    @property
+    @cached_property
     def input_size(self) -> int:
         """Number of elements in one input plane."""
         return prod(self.input_spatial)
 
-    @property
+    @cached_property
     def output_size(self) -> int:
         """Number of elements in one output plane."""
         return prod(self.output_spatial)
+
+    @cached_property
+    def tap_blocks(self) -> tuple[TapBlock, ...]:
+        """Each kernel tap with the block of output positions at which it reads the unpadded input.
+
+        Output position ``o`` reads input position ``o * stride + tap * dilation - pad_low`` (per dim):
+        for each tap, the positions where that lies inside the input form one box of the output, and
+        the input positions it reads one strided box of the input. Outside its box a tap reads padding;
+        taps that read only padding are left out. With zero padding this is the whole convolution:
+        ``y[out] += w[tap] * x[inp]`` over the blocks.
+
+        Examples
+        --------
+        >>> conv_geometry((4,), 3, padding=1).tap_blocks[0]
+        TapBlock(tap=(0,), out=(slice(1, 4, None),), inp=(slice(0, 3, 1),))
+        """
+        per_dim = []
+        for n, o, k, s, d, (lo, _) in zip(
+            self.input_spatial,
+            self.output_spatial,
+            self.kernel_size,
+            self.stride,
+            self.dilation,
+            self.padding,
+            strict=True,
+        ):
+            ranges = []
+            for t in range(k):
+                shift = t * d - lo  # input position read by output position 0
+                first = max(0, -(shift // s))  # the first o with o * s + shift >= 0
+                last = min(o, (n - 1 - shift) // s + 1)  # past the last o with o * s + shift < n
+                ranges.append((t, first, last, first * s + shift))
+            per_dim.append(ranges)
+        blocks = []
+        for combo in itertools.product(*per_dim):
+            if any(last <= first for _, first, last, _ in combo):
+                continue
+            tap = tuple(t for t, _, _, _ in combo)
+            out = tuple(slice(first, last) for _, first, last, _ in combo)
+            inp = tuple(
+                slice(start, start + (last - first - 1) * s + 1, s)
+                for (_, first, last, start), s in zip(combo, self.stride, strict=True)
+            )
+            blocks.append(TapBlock(tap, out, inp))
+        return tuple(blocks)
+
+
+@dataclass(frozen=True)
+class TapBlock:
+    """One kernel tap of a :class:`ConvGeometry` and the boxes it connects (see ``ConvGeometry.tap_blocks``).
+
+    Attributes
+    ----------
+    tap : tuple of int
+        Kernel offset, one entry per spatial dim.
+    out : tuple of slice
+        Output positions at which the tap reads real input (contiguous per dim).
+    inp : tuple of slice
+        The input positions they read, in the same order (strided by the stride).
+    """
+
+    tap: tuple[int, ...]
+    out: tuple[slice, ...]
+    inp: tuple[slice, ...]
 
 
 def conv_geometry(
@@ -606,14 +672,14 @@ class PoolGeometry(_Windows):
     ceil_mode: bool
     output_spatial: tuple[int, ...]
 
-    @property
+    @cached_property
     def padded_spatial(self) -> tuple[int, ...]:
         """Extent the windows need: ``(out - 1) * stride + effective_kernel`` (ceil mode may reach past the padding)."""
         return tuple(
             (o - 1) * s + e for o, s, e in zip(self.output_spatial, self.stride, self.effective_kernel, strict=True)
         )
 
-    @property
+    @cached_property
     def high_padding(self) -> tuple[int, ...]:
         """Padding needed on the high side so that every window fits (``>=`` the low padding in ceil mode)."""
         return tuple(

@@ -23,7 +23,7 @@ from .geometry import ConvGeometry, IntOrTuple, Padding, check_shape, conv_geome
 from .padding import pad_spatial, unpad_adjoint
 from .windows import window_view
 
-__all__ = ["col2im", "extract_patches", "fold_into", "fold_patches", "im2col", "patch_chunks"]
+__all__ = ["col2im", "extract_patches", "fold_patches", "im2col", "patch_chunks"]
 
 
 def _patch_order(n: int, channel_major: bool = False) -> tuple[int, ...]:
@@ -53,6 +53,7 @@ def patch_chunks(
     channel_major: bool = False,
     extra_bytes_per_sample: int = 0,
     min_samples: int = 1,
+    threads: int = 1,
 ) -> Iterator[tuple[slice, np.ndarray]]:
     """The patches of ``x`` chunk by chunk of the batch, in one reused buffer.
 
@@ -65,15 +66,23 @@ def patch_chunks(
     ``extra_bytes_per_sample`` counts the caller's own per-sample buffers (a GEMM
     output, say) against the same bound, and ``min_samples`` asks for chunks of at
     least that many samples where the bound allows (see
-    :func:`convmat.config.chunk_size`).
+    :func:`convmat.config.chunk_size`); ``threads`` is the number of threads
+    gathering chunks at the same time, which share the bound.
+
+    Each chunk is gathered with one copy from the window view of its padded
+    input. With zero padding the padded input is a second reused buffer whose
+    border is zeroed once: a chunk only copies its interior.
     """
     batch, channels = x.shape[:2]
     nd = geom.ndim
     per_patch = channels * geom.kernel_numel * geom.output_size
-    # Per sample: its patches plus its padded copy (alive while the patches are gathered).
-    per_sample = (per_patch + (channels * prod(geom.padded_spatial) if geom.padding else 0)) * x.dtype.itemsize
-    step = chunk_size(batch, per_sample + extra_bytes_per_sample, min_samples)
+    padded = channels * prod(geom.padded_spatial) if any(map(any, geom.padding)) else 0
+    step = chunk_size(batch, (per_patch + padded) * x.dtype.itemsize + extra_bytes_per_sample, min_samples, threads)
     storage = np.empty(min(step, batch) * per_patch, dtype=x.dtype)
+    zero_border = padded and geom.padding_mode == "zeros"
+    if zero_border:
+        border = np.zeros((min(step, batch), channels, *geom.padded_spatial), dtype=x.dtype)
+        interior = tuple(slice(lo, lo + size) for (lo, _), size in zip(geom.padding, geom.input_spatial, strict=True))
     order = _patch_order(nd, channel_major)
     for start in range(0, batch, step):
         stop = min(start + step, batch)
@@ -84,7 +93,11 @@ def patch_chunks(
             else (n, channels, *geom.kernel_size, *geom.output_spatial)
         )
         part = storage[: n * per_patch].reshape(shape)
-        xp = pad_spatial(x[start:stop], geom.padding, geom.padding_mode)
+        if zero_border:
+            xp = border[:n]
+            xp[(slice(None), slice(None), *interior)] = x[start:stop]
+        else:
+            xp = pad_spatial(x[start:stop], geom.padding, geom.padding_mode)
         np.copyto(
             part, window_view(xp, geom.kernel_size, geom.stride, geom.dilation, geom.output_spatial).transpose(order)
         )
@@ -92,24 +105,34 @@ def patch_chunks(
         yield slice(start, stop), part
 
 
-def fold_into(acc: np.ndarray, cols: np.ndarray, geom: ConvGeometry) -> None:
-    """Add patches ``(N, C, *kernel, *out)`` into the padded image ``acc`` ``(N, C, *padded)``.
+def fold_patches(cols: np.ndarray, geom: ConvGeometry, out: np.ndarray | None = None) -> np.ndarray:
+    """Adjoint of :func:`extract_patches`: ``(N, C, *kernel, *out)`` patches back to ``(N, C, *input)``.
 
-    One strided add per kernel tap, over the whole batch at once.
+    Overlapping windows add up. With zero padding each kernel tap adds its block
+    straight into the result (``geom.tap_blocks``; what lands in the padding is
+    dropped); other modes fold into the padded shape, then through the padding's
+    adjoint. ``out``, if given, receives the result (and is returned).
     """
+    shape = (*cols.shape[:2], *geom.input_spatial)
+    if geom.padding_mode == "zeros":
+        result = np.zeros(shape, dtype=cols.dtype) if out is None else out
+        if out is not None:
+            result.fill(0)
+        for block in geom.tap_blocks:
+            result[(slice(None), slice(None), *block.inp)] += cols[(slice(None), slice(None), *block.tap, *block.out)]
+        return result
+    acc = np.zeros((*cols.shape[:2], *geom.padded_spatial), dtype=cols.dtype)
     for tap in itertools.product(*(range(k) for k in geom.kernel_size)):
         target = tuple(
             slice(t * d, t * d + (o - 1) * s + 1, s)
             for t, d, o, s in zip(tap, geom.dilation, geom.output_spatial, geom.stride, strict=True)
         )
         acc[(slice(None), slice(None), *target)] += cols[(slice(None), slice(None), *tap)]
-
-
-def fold_patches(cols: np.ndarray, geom: ConvGeometry) -> np.ndarray:
-    """Adjoint of :func:`extract_patches`: ``(N, C, *kernel, *out)`` patches back to ``(N, C, *input)``."""
-    acc = np.zeros((*cols.shape[:2], *geom.padded_spatial), dtype=cols.dtype)
-    fold_into(acc, cols, geom)
-    return unpad_adjoint(acc, geom.padding, geom.input_spatial, geom.padding_mode)
+    result = unpad_adjoint(acc, geom.padding, geom.input_spatial, geom.padding_mode)
+    if out is None:
+        return result
+    out[...] = result
+    return out
 
 
 def im2col(
