@@ -1,15 +1,22 @@
-"""Runtime settings: the workspace bound of the im2col route, the threads of the sparse route.
+"""Runtime settings: the workspace bound of the im2col route, and convmat's own threads.
 
 The im2col route processes the batch in chunks so that its patch matrices never
 take more than the workspace limit (256 MiB by default), whatever the batch size.
 Within that bound it also keeps each chunk small enough (about 8 MiB) to stay in
 cache, which is faster than one huge patch matrix.
 
-scipy.sparse multiplies a matrix by a dense block on one thread. The sparse
-route splits the rows of ``W`` into as many blocks as it has threads (by default
-the CPUs this process may run on) and multiplies them side by side; scipy
-releases the GIL while it does. The BLAS threads of the im2col route are
-NumPy's, set with threadpoolctl or ``OPENBLAS_NUM_THREADS``.
+convmat runs its own threads, by default as many as the CPUs this process may
+use (:mod:`convmat.parallel`):
+
+* the sparse route splits the rows of ``W`` into one block per thread and
+  multiplies them side by side (scipy.sparse multiplies on one thread and
+  releases the GIL while it does);
+* the im2col route gives each thread a block of the batch, patches and products,
+  with NumPy's BLAS held to one thread per product meanwhile. That needs
+  ``threadpoolctl`` (``pip install "convmat[threads]"``); without it each
+  product runs on BLAS's own threads, one block after the other.
+
+A workspace bound is shared by the threads: together they never hold more.
 """
 
 from __future__ import annotations
@@ -108,7 +115,7 @@ _threads = _available_cpus()
 
 
 def get_num_threads() -> int:
-    """Threads the sparse route multiplies on: by default, the CPUs this process may use.
+    """Threads convmat's routes run on: by default, the CPUs this process may use.
 
     Examples
     --------
@@ -120,11 +127,13 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(n: int) -> int:
-    """Set the threads of the sparse route's products (``W @ x``, ``Wᵀ @ dy``); returns the previous number.
+    """Set the threads of convmat's routes; returns the previous number.
 
-    One thread gives exactly scipy.sparse's own product; with more, the forward
-    gives the same numbers and the input gradient sums its row blocks' partial
-    products, which can change the last bits.
+    The sparse route multiplies row blocks of ``W`` on them; the im2col route
+    processes blocks of the batch on them (with ``threadpoolctl`` installed, see
+    :mod:`convmat.config`). One thread gives exactly scipy.sparse's own product
+    and the im2col route's serial order; with more, results can differ in the
+    last bits (sums over blocks are added in another order).
 
     Examples
     --------
@@ -143,7 +152,7 @@ def set_num_threads(n: int) -> int:
 
 @contextmanager
 def num_threads(n: int) -> Iterator[None]:
-    """Temporarily set the threads of the sparse route.
+    """Temporarily set the threads of convmat's routes.
 
     Examples
     --------

@@ -11,8 +11,9 @@ Two routes split their work across :func:`convmat.get_num_threads` threads:
   and four threads would fight over two cores (measured: 1.3x slower instead of
   1.2x faster). convmat holds NumPy's BLAS to one thread with ``threadpoolctl``
   while its threads run, and only if that package is installed
-  (``pip install "convmat[threads]"``). Without it the im2col route runs its
-  blocks one after the other, each product on BLAS's own threads.
+  (``pip install "convmat[threads]"``) and the call comes from the main thread.
+  Otherwise the im2col route runs its blocks one after the other, each product
+  on BLAS's own threads.
 
 The threads come from one pool, made on first use and made again after a
 ``fork``. Work submitted from inside one of its threads runs inline, so nested
@@ -24,9 +25,8 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from .config import get_num_threads
@@ -42,9 +42,8 @@ _inside = threading.local()
 
 
 def _reset_after_fork() -> None:
-    global _pool, _pool_size, _pool_lock, _blas_lock, _blas_depth, _blas_limit
+    global _pool, _pool_size, _pool_lock
     _pool, _pool_size, _pool_lock = None, 0, threading.Lock()
-    _blas_lock, _blas_depth, _blas_limit = threading.Lock(), 0, None
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:
@@ -99,9 +98,7 @@ def split_range(n: int, parts: int) -> list[slice]:
 # NumPy's BLAS on one thread while convmat's threads run
 # ---------------------------------------------------------------------------
 
-_blas_lock = threading.Lock()
-_blas_depth = 0
-_blas_limit: Any = None  # threadpoolctl's limiter while some block holds BLAS to one thread
+
 _controller: Any = None  # threadpoolctl.ThreadpoolController restricted to BLAS, or False without it
 
 
@@ -129,32 +126,16 @@ def blas_control() -> bool:
     return _blas_controller() is not False
 
 
-@contextmanager
-def _single_threaded_blas() -> Iterator[None]:
-    """BLAS on one thread for the duration; nested and concurrent uses share one limit (the last restores)."""
-    global _blas_depth, _blas_limit
-    controller = _blas_controller()
-    with _blas_lock:
-        if _blas_depth == 0:
-            _blas_limit = controller.limit(limits=1)
-        _blas_depth += 1
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            _blas_depth -= 1
-            if _blas_depth == 0:
-                _blas_limit.restore_original_limits()
-                _blas_limit = None
-
-
 def run_in_threads(function: Callable[[slice, int], T], n: int, min_per_thread: float, work: float) -> list[T]:
     """Split ``range(n)`` into blocks and return ``[function(block, threads) ...]``, side by side where it pays.
 
     Threads: :func:`convmat.get_num_threads`, at most ``n`` and at most one per
-    ``min_per_thread`` of ``work``; more than one only where :func:`blas_control`
-    (the blocks then run with NumPy's BLAS on one thread each). ``threads``, the
-    number of blocks running at once, lets a block share workspace bounds.
+    ``min_per_thread`` of ``work``. More than one only where :func:`blas_control`,
+    and only when called from the main thread: the blocks then run with NumPy's
+    BLAS on one thread each, restored afterwards. (OpenBLAS does not reliably
+    take a thread limit set from another thread; a caller on its own threads
+    runs its own parallelism anyway.) ``threads``, the number of blocks running
+    at once, lets a block share workspace bounds.
 
     Examples
     --------
@@ -162,10 +143,13 @@ def run_in_threads(function: Callable[[slice, int], T], n: int, min_per_thread: 
     10
     """
     threads = min(get_num_threads(), n, max(1, int(work // max(min_per_thread, 1))))
-    if threads <= 1 or getattr(_inside, "active", False) or not blas_control():
+    if threads <= 1 or threading.current_thread() is not threading.main_thread() or not blas_control():
         return [function(slice(0, n), 1)]
-    with _single_threaded_blas():
+    limit = _blas_controller().limit(limits=1)
+    try:
         return map_blocks(function, [(block, threads) for block in split_range(n, threads)])
+    finally:
+        limit.restore_original_limits()
 
 
 if hasattr(os, "register_at_fork"):

@@ -9,19 +9,19 @@ the GIL while it does. Splitting the rows of ``W`` into blocks of equal ``nnz``
 * ``Wᵀ @ Y``: each block ``b`` gives ``W_bᵀ @ Y_b`` over its rows of ``Y``, and
   the partial products are summed.
 
-The number of threads is :func:`convmat.get_num_threads`; products too small to
-pay for starting threads run on one.
+The number of threads is :func:`convmat.get_num_threads` (the pool of
+:mod:`convmat.parallel`); products too small to pay for a thread run on one.
 """
 
 from __future__ import annotations
 
 import itertools
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
 
 from .config import get_num_threads
+from .parallel import map_blocks
 
 __all__ = ["MIN_WORK_PER_THREAD", "matmul", "rmatmul"]
 
@@ -76,9 +76,7 @@ def matmul(matrix: sp.csr_array, dense: np.ndarray) -> np.ndarray:
     def run(rows: slice, block: sp.csr_array) -> None:
         out[rows] = block @ dense
 
-    with ThreadPoolExecutor(len(blocks)) as pool:
-        for future in [pool.submit(run, rows, block) for rows, block in blocks]:
-            future.result()
+    map_blocks(run, blocks)
     return out
 
 
@@ -99,8 +97,7 @@ def rmatmul(matrix: sp.csr_array, dense: np.ndarray) -> np.ndarray:
         return matrix.T @ dense
     dense = np.ascontiguousarray(dense)
     blocks = _row_blocks(matrix, parts)
-    with ThreadPoolExecutor(len(blocks)) as pool:
-        partials = list(pool.map(lambda rb: rb[1].T @ dense[rb[0]], blocks))
+    partials = map_blocks(lambda rows, block: block.T @ dense[rows], blocks)
     total = partials[0]
     for partial in partials[1:]:
         total += partial

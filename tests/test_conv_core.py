@@ -109,11 +109,15 @@ def test_conv_weight_grad_matches_reference(index, backend, dtype):
 _CONV_MODULE = importlib.import_module("convmat.conv")
 #: The im2col route's GEMM layouts, each forced over the whole grid: one GEMM per sample, or one per chunk of
 #: samples (channel-major patches), with the batch in one chunk or in chunks of one and two samples.
+#: The "threads-" layouts split every batch of two or more samples across convmat's threads (BLAS held to one
+#: thread meanwhile), whatever the work.
 LAYOUTS = {
     "per-sample": {"ONE_GEMM_MAX_OUTPUT": 0},
     "per-sample-chunks-of-1": {"ONE_GEMM_MAX_OUTPUT": 0, "chunk_target": 1},
     "one-gemm": {"ONE_GEMM_MAX_OUTPUT": 10**9},
     "one-gemm-chunks-of-2": {"ONE_GEMM_MAX_OUTPUT": 10**9, "chunk_target": 1, "samples": 2},
+    "threads-per-sample": {"ONE_GEMM_MAX_OUTPUT": 0, "threads": 3},
+    "threads-one-gemm-chunks-of-2": {"ONE_GEMM_MAX_OUTPUT": 10**9, "chunk_target": 1, "samples": 2, "threads": 2},
 }
 
 
@@ -121,6 +125,11 @@ LAYOUTS = {
 @pytest.mark.parametrize("index", GRID_PARAMS)
 def test_im2col_layouts_match_reference(index, layout, monkeypatch):
     settings = LAYOUTS[layout]
+    if "threads" in settings:
+        if not cm.parallel.blas_control():
+            pytest.skip("threadpoolctl is not installed: the im2col route runs on one thread")
+        monkeypatch.setattr(_CONV_MODULE, "MIN_FLOPS_PER_THREAD", 0)
+        monkeypatch.setattr(cm.config, "_threads", settings["threads"])
     monkeypatch.setattr(_CONV_MODULE, "ONE_GEMM_MAX_OUTPUT", settings["ONE_GEMM_MAX_OUTPUT"])
     if "chunk_target" in settings:
         monkeypatch.setattr(cm.config, "CHUNK_TARGET_BYTES", settings["chunk_target"])

@@ -1,0 +1,158 @@
+"""convmat's own threads: the pool, the batch blocks of the im2col route, and NumPy's BLAS held to one thread."""
+
+import importlib
+import os
+import threading
+
+import numpy as np
+import pytest
+from conftest import assert_close
+from reference import conv_input_grad_reference, conv_reference, conv_weight_grad_reference
+
+import convmat as cm
+from convmat import parallel
+
+conv_module = importlib.import_module("convmat.conv")  # the module: convmat.conv is also the function
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 16, 17])
+@pytest.mark.parametrize("parts", [1, 2, 3, 8, 40])
+def test_split_range_covers_the_range_in_order(n, parts):
+    blocks = parallel.split_range(n, parts)
+    assert len(blocks) == min(n, parts)
+    assert [i for b in blocks for i in range(b.start, b.stop)] == list(range(n))
+    sizes = [b.stop - b.start for b in blocks]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_map_blocks_keeps_order_and_runs_on_the_pool():
+    names = parallel.map_blocks(lambda i: (i, threading.current_thread().name), [(i,) for i in range(4)])
+    assert [i for i, _ in names] == [0, 1, 2, 3]
+    assert all(name.startswith("convmat") for _, name in names)
+
+
+def test_map_blocks_nested_runs_inline():
+    def outer(i):
+        return parallel.map_blocks(lambda j: (i, j, threading.current_thread().name), [(0,), (1,)])
+
+    results = parallel.map_blocks(outer, [(0,), (1,)])
+    for i, inner in enumerate(results):
+        assert [r[:2] for r in inner] == [(i, 0), (i, 1)]
+        assert len({r[2] for r in inner}) == 1  # both inner blocks on the outer block's own thread
+
+
+def test_map_blocks_raises_what_a_block_raised():
+    def block(i):
+        if i == 1:
+            raise ZeroDivisionError("block 1")
+        return i
+
+    with pytest.raises(ZeroDivisionError, match="block 1"):
+        parallel.map_blocks(block, [(0,), (1,), (2,)])
+
+
+def test_run_in_threads_without_blas_control_runs_one_block(monkeypatch):
+    monkeypatch.setattr(parallel, "_controller", False)
+    assert not parallel.blas_control()
+    calls = parallel.run_in_threads(lambda block, threads: (block, threads), 10, 1, 10**9)
+    assert calls == [(slice(0, 10), 1)]
+
+
+def test_run_in_threads_takes_as_many_threads_as_the_work_pays_for(monkeypatch):
+    pytest.importorskip("threadpoolctl")
+    with cm.num_threads(4):
+
+        def blocks(n, work):
+            return parallel.run_in_threads(lambda block, threads: (block, threads), n, 10, work)
+
+        assert blocks(8, 5) == [(slice(0, 8), 1)]  # less than one thread's worth
+        assert [t for _, t in blocks(8, 25)] == [2, 2]
+        assert [t for _, t in blocks(8, 10**6)] == [4] * 4
+        assert [t for _, t in blocks(3, 10**6)] == [3] * 3  # never more threads than items
+    with cm.num_threads(1):
+        assert blocks(8, 10**6) == [(slice(0, 8), 1)]
+
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def test_blas_is_held_to_one_thread_inside_the_blocks_and_restored_after():
+    pytest.importorskip("threadpoolctl")
+    before = _blas_threads()
+    with cm.num_threads(2):
+        inside = parallel.run_in_threads(lambda block, threads: _blas_threads(), 4, 1, 100)
+    assert inside == [[1] * len(before)] * 2
+    assert _blas_threads() == before
+
+
+def test_run_in_threads_from_another_thread_runs_one_block():
+    pytest.importorskip("threadpoolctl")
+    result = []
+    with cm.num_threads(4):
+        caller = threading.Thread(
+            target=lambda: result.append(parallel.run_in_threads(lambda block, threads: (block, threads), 8, 1, 100))
+        )
+        caller.start()
+        caller.join(timeout=20)
+    assert result == [[(slice(0, 8), 1)]]
+
+
+def test_blas_restored_when_a_block_raises():
+    pytest.importorskip("threadpoolctl")
+    before = _blas_threads()
+
+    def block(part, threads):
+        raise RuntimeError("boom")
+
+    with cm.num_threads(2), pytest.raises(RuntimeError, match="boom"):
+        parallel.run_in_threads(block, 4, 1, 100)
+    assert _blas_threads() == before
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_pool_works_in_a_forked_child():
+    parallel.map_blocks(lambda i: i, [(0,), (1,)])  # the parent's pool exists
+    pid = os.fork()
+    if pid == 0:  # the child: a fresh pool, or this would hang on the parent's dead threads
+        ok = parallel.map_blocks(lambda i: i * 2, [(1,), (2,)]) == [2, 4]
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape", "kwargs"),
+    [
+        ((7, 4, 9, 8), (6, 4, 3, 3), {"padding": 1}),
+        ((5, 2, 9, 8), (6, 2, 3, 2), {"stride": 2, "padding": (1, 0)}),
+        ((6, 4, 8), (4, 2, 3), {"groups": 2, "padding": "same", "padding_mode": "reflect"}),
+        ((5, 2, 4, 5, 4), (3, 2, 2, 3, 2), {"padding": 1, "dilation": (1, 2, 1), "padding_mode": "circular"}),
+    ],
+)
+def test_im2col_route_on_threads_matches_reference(x_shape, w_shape, kwargs, dtype, rng, monkeypatch):
+    if not parallel.blas_control():
+        pytest.skip("threadpoolctl is not installed: the im2col route runs on one thread")
+    monkeypatch.setattr(conv_module, "MIN_FLOPS_PER_THREAD", 0)
+    blocks = []
+    original = parallel.map_blocks
+
+    def spy(function, args):
+        blocks.append(len(args))
+        return original(function, args)
+
+    monkeypatch.setattr(parallel, "map_blocks", spy)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    y = conv_reference(x, w, **kwargs)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    with cm.num_threads(3), cm.workspace_limit(4096):  # small chunks: several per thread
+        assert_close(cm.conv(x, w, **kwargs), y, dtype)
+        gx = conv_input_grad_reference(x.shape, w, dy, **kwargs)
+        assert_close(cm.conv_input_grad(x.shape, w, dy, **kwargs), gx, dtype)
+        gw = conv_weight_grad_reference(x, w.shape, dy, **kwargs)
+        assert_close(cm.conv_weight_grad(x, w.shape, dy, **kwargs), gw, dtype)
+    assert blocks == [3, 3, 3]  # each map ran as three batch blocks
