@@ -18,7 +18,9 @@ spatial dims and return PyTorch's numbers (``F.max_pool{1,2,3}d``,
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from functools import lru_cache
 from math import prod
 
 import numpy as np
@@ -50,7 +52,7 @@ def _switches(indices: ArrayLike, shape: tuple[int, ...], plane_size: int, what:
     if idx.dtype.kind not in "iu":
         raise TypeError(f"indices must be an integer array (the switches of max_pool), got dtype {idx.dtype}")
     check_array_shape(idx, shape, "indices", f"(the shape of {what})")
-    if idx.size and (idx.min() < 0 or idx.max() >= plane_size):
+    if idx.size and _largest_unsigned(idx) >= plane_size:
         raise ValueError(
             f"indices must lie in [0, {plane_size}) (flat positions in a plane of the input), "
             f"got values from {idx.min()} to {idx.max()}"
@@ -58,11 +60,57 @@ def _switches(indices: ArrayLike, shape: tuple[int, ...], plane_size: int, what:
     return idx.astype(np.int64, copy=False)
 
 
+def _largest_unsigned(idx: np.ndarray) -> int:
+    """The largest index read as unsigned: a negative index is then huge, so one maximum checks both ends."""
+    return int(idx.view(idx.dtype.str.replace("i", "u")).max())
+
+
 def _global_positions(idx: np.ndarray, plane_size: int) -> np.ndarray:
     """Switches per plane ``[N, C, *out]`` -> flat positions in the whole ``[N, C, *spatial]`` array."""
     planes = idx.shape[0] * idx.shape[1]
     offsets = np.arange(planes, dtype=np.int64)[:, None] * plane_size
     return (idx.reshape(planes, prod(idx.shape[2:])) + offsets).ravel()
+
+
+#: Switches handled per step of a scatter: each step adds plane offsets to them in a reused buffer (a fresh
+#: array of all N·C·L global positions cost more in page faults than the scatter itself), zeroes its part of
+#: the result and scatters into it while that part is in cache (measured best between 8 K and 32 K switches).
+SCATTER_BLOCK = 1 << 14
+
+_scatter_buffers = threading.local()
+
+
+@lru_cache(maxsize=64)
+def _plane_offsets(planes: int, length: int, plane_size: int) -> np.ndarray:
+    """``[0]*length + [plane_size]*length + ...``: where each of ``planes`` planes starts, per switch (read-only)."""
+    offsets = np.repeat(np.arange(planes, dtype=np.int64) * plane_size, length)
+    offsets.flags.writeable = False
+    return offsets
+
+
+def _scatter_blocks(idx: np.ndarray, plane_size: int) -> Iterator[tuple[slice, slice, np.ndarray]]:
+    """Switches per plane ``[N, C, *out]``, block by block of planes, as flat positions in their block.
+
+    Yields ``(switches, targets, positions)``: the block's slice of the flattened
+    switches, its slice of the flattened ``[N, C, *spatial]`` array, and the
+    positions inside that slice, in this thread's buffer (the next block
+    overwrites it). A block's positions are its switches plus the same plane
+    offsets every block has (cached per shape).
+    """
+    planes = idx.shape[0] * idx.shape[1]
+    length = prod(idx.shape[2:])
+    per_block = max(1, min(SCATTER_BLOCK // max(length, 1), planes))
+    flat = idx.reshape(-1)
+    offsets = _plane_offsets(per_block, length, plane_size)
+    buffer = getattr(_scatter_buffers, "buffer", None)
+    if buffer is None or buffer.size < offsets.size:
+        buffer = _scatter_buffers.buffer = np.empty(max(offsets.size, SCATTER_BLOCK), dtype=np.int64)
+    for start in range(0, planes, per_block):
+        stop = min(start + per_block, planes)
+        m = (stop - start) * length
+        switches = slice(start * length, stop * length)
+        np.add(flat[switches], offsets[:m], out=buffer[:m])
+        yield switches, slice(start * plane_size, stop * plane_size), buffer[:m]
 
 
 # ---------------------------------------------------------------------------
@@ -184,8 +232,12 @@ def max_pool_backward(grad_output: ArrayLike, indices: ArrayLike, input_shape: S
     idx = _switches(indices, dy.shape, plane_size, "grad_output")
     # Sᵀ·dy: a scatter-add of dy onto the global switch positions. NumPy's unbuffered np.add.at has a fast
     # path for this 1-D case and adds in dy's dtype: measured 1.8x faster than np.bincount, which adds in float64.
-    dx = np.zeros(prod(shape), dtype=dy.dtype)
-    np.add.at(dx, _global_positions(idx, plane_size), dy.ravel())
+    dx = np.empty(prod(shape), dtype=dy.dtype)
+    values = dy.ravel()
+    for switches, targets, positions in _scatter_blocks(idx, plane_size):
+        block = dx[targets]
+        block.fill(0)  # here, not for the whole array first: the block is then in cache for the scatter
+        np.add.at(block, positions, values[switches])
     return dx.reshape(shape)
 
 

@@ -34,6 +34,7 @@ from pool_reference import (
 )
 
 import convmat as cm
+from convmat import pooling
 
 DTYPES = (np.float64, np.float32)
 NAN, INF = np.nan, np.inf
@@ -70,6 +71,37 @@ def test_max_pool_backward_matches_reference(case, dtype):
     dx = cm.max_pool_backward(dy, idx, x.shape)
     assert dx.dtype == dtype
     assert_close(dx, max_pool_backward_reference(dy, idx, x.shape))
+
+
+@pytest.mark.parametrize("block", [1, 5, 64])
+@pytest.mark.parametrize("case", GRID[::3], ids=GRID_IDS[::3])
+def test_max_pool_backward_in_small_scatter_blocks(case, block, monkeypatch):
+    monkeypatch.setattr(pooling, "SCATTER_BLOCK", block)  # many blocks, some of several planes, some partial
+    x, dy = case_data(case)
+    _, idx = cm.max_pool(x, return_indices=True, **case.kwargs)
+    assert_close(cm.max_pool_backward(dy, idx, x.shape), max_pool_backward_reference(dy, idx, x.shape))
+
+
+@pytest.mark.parametrize("dtype", ["<i8", ">i8", "<i4", ">u4", "u8", "i2"])
+def test_max_pool_backward_takes_any_integer_indices(dtype):
+    x = np.arange(32.0).reshape(2, 1, 4, 4)[:, :, ::-1]
+    _, idx = cm.max_pool(x, 2, return_indices=True)
+    dy = np.arange(1.0, 9.0).reshape(idx.shape)
+    expected = cm.max_pool_backward(dy, idx, x.shape)
+    np.testing.assert_array_equal(cm.max_pool_backward(dy, idx.astype(dtype), x.shape), expected)
+    np.testing.assert_array_equal(cm.max_pool_backward(dy, idx.astype(dtype)[:, :, ::-1, :], x.shape).sum(), dy.sum())
+    if np.dtype(dtype).kind == "i":
+        bad = idx.astype(dtype)
+        bad[1, 0, 1, 1] = -1  # negative: huge when read as unsigned
+        with pytest.raises(ValueError, match=r"indices must lie in \[0, 16\)"):
+            cm.max_pool_backward(dy, bad, x.shape)
+    for too_large in (16, 2**32 + 3):
+        if too_large > np.iinfo(dtype).max:
+            continue
+        bad = idx.astype(dtype)
+        bad[0, 0, 0, 0] = too_large
+        with pytest.raises(ValueError, match=r"indices must lie in \[0, 16\)"):
+            cm.max_pool_backward(dy, bad, x.shape)
 
 
 @pytest.mark.parametrize("case", GRID, ids=GRID_IDS)
