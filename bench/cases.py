@@ -340,6 +340,10 @@ def machine_info() -> dict[str, object]:
         "numpy": np.__version__,
         "scipy": scipy.__version__,
         "convmat": f"{cm.__version__} ({os.path.dirname(cm.__file__)})",
+        "convmat_threads": (
+            f"{cm.get_num_threads()}: sparse route by row blocks, im2col route by batch blocks "
+            + ("(BLAS held to one thread per block)" if cm.parallel.blas_control() else "off: no threadpoolctl")
+        ),
     }
     try:
         pages, page_size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
@@ -392,7 +396,9 @@ def sparse_ops(cfg: Config, d: Data) -> dict[str, Callable]:
     ``refill``: ``conv_matrix`` for a new kernel of a cached geometry; ``gather``:
     the bare ``np.take`` of its ``nnz`` values. ``forward``/``input_grad``: the
     route (``conv``/``conv_input_grad`` with ``backend="sparse"``, ``W`` rebuilt
-    every call) against ``W @ X`` / ``W.T @ dY`` on a prebuilt ``W``.
+    every call) on one thread, against scipy's own ``W @ X`` / ``W.T @ dY`` (one
+    thread) on a prebuilt ``W``; ``forward threads``/``input_grad threads``: the
+    same route on convmat's threads (:data:`THREADS`).
     """
     spatial = d.x.shape[1:]
     w_new = (d.w[::-1] * 0.5).copy()  # another kernel of the same geometry
@@ -405,11 +411,23 @@ def sparse_ops(cfg: Config, d: Data) -> dict[str, Callable]:
     return {
         "refill": lambda: cm.conv_matrix(w_new, spatial, **cfg.kwargs),
         "gather": lambda: np.take(source, pattern.data_index, axis=1),
-        "forward": convmat_op(cfg, "forward", d, backend="sparse"),
+        "forward": one_thread(convmat_op(cfg, "forward", d, backend="sparse")),
+        "forward threads": convmat_op(cfg, "forward", d, backend="sparse"),
         "W @ X": lambda: matrix @ x_cols,
-        "input_grad": convmat_op(cfg, "input_grad", d, backend="sparse"),
+        "input_grad": one_thread(convmat_op(cfg, "input_grad", d, backend="sparse")),
+        "input_grad threads": convmat_op(cfg, "input_grad", d, backend="sparse"),
         "W.T @ dY": lambda: matrix.T @ dy_cols,
     }
+
+
+def one_thread(function: Callable[[], np.ndarray]) -> Callable[[], np.ndarray]:
+    """``function`` run with convmat's own threads set to one (BLAS and PyTorch keep theirs)."""
+
+    def run() -> np.ndarray:
+        with cm.num_threads(1):
+            return function()
+
+    return run
 
 
 # ---------------------------------------------------------------------------

@@ -227,6 +227,8 @@ def conv_rows(args) -> list[Row]:
     return rows
 
 
+#: (route, bare part, bound): the route's overhead, both on one thread. The products are timed a third time on
+#: convmat's threads (``"<route> threads"``, information: the speed-up over scipy's one thread).
 SPARSE_PAIRS = (("refill", "gather", 2.0), ("forward", "W @ X", 1.3), ("input_grad", "W.T @ dY", 1.3))
 
 
@@ -253,15 +255,21 @@ def sparse_rows(args) -> list[Row]:
                 continue
             for mine, bare, bound in SPARSE_PAIRS:
                 case = f"{name} {mine} {dtype}"
+                threaded = f"{mine} threads"
+                functions = {mine: ops[mine], bare: ops[bare]} | ({threaded: ops[threaded]} if threaded in ops else {})
                 try:
-                    s = measure({mine: ops[mine], bare: ops[bare]}, args.repeats, args.min_time)
+                    s = measure(functions, args.repeats, args.min_time)
                 except Exception as exc:
                     rows.append(error_row(3, case, bare, exc))
                     continue
-                note = ""
-                if mine != "refill":
-                    note = f"bare product {2 * cfg.sparse_nnz * cfg.n / median(s[bare]) / 1e9:.1f} GFLOP/s"
-                rows.append(timed(3, case, s, mine, bare, bare, bound, note))
+                if mine == "refill":
+                    rows.append(timed(3, case, s, mine, bare, bare, bound))
+                else:
+                    gflops = 2 * cfg.sparse_nnz * cfg.n / median(s[bare]) / 1e9
+                    note = f"one thread each; bare product {gflops:.1f} GFLOP/s"
+                    rows.append(timed(3, f"{case}, 1 thread", s, mine, bare, bare, bound, note))
+                    note = f"information: the route on {cases.THREADS} threads against scipy's one"
+                    rows.append(timed(3, f"{case}, {cases.THREADS} threads", s, threaded, bare, bare, None, note))
                 progress(rows[-1:])
             del ops
         cases.clear_pattern_caches()
@@ -652,6 +660,7 @@ MACHINE_KEYS = (
     "torch",
     "blas",
     "convmat",
+    "convmat_threads",
     "threads",
     "timing",
     "sgemm_before",

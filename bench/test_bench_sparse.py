@@ -7,9 +7,10 @@
   geometry against the bare gather ``np.take(w2, pattern.data_index, axis=1)`` of its
   ``nnz`` values.
 * ``sparse-<config>-forward-<dtype>``: ``conv(backend="sparse")`` (``W`` rebuilt each
-  call) against the bare ``W @ X`` on a prebuilt ``W``.
-* ``sparse-<config>-input_grad-<dtype>``: ``conv_input_grad(backend="sparse")`` against
-  the bare ``W.T @ dY``.
+  call) on one thread and on convmat's threads, against scipy's bare ``W @ X`` (one
+  thread) on a prebuilt ``W``.
+* ``sparse-<config>-input_grad-<dtype>``: ``conv_input_grad(backend="sparse")`` likewise
+  against the bare ``W.T @ dY``.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import pytest
 
 import convmat as cm
 
-PAIRS = {
-    "refill": ("refill", "gather"),
-    "forward": ("forward", "W @ X"),
-    "input_grad": ("input_grad", "W.T @ dY"),
+SIDES = {
+    "refill": {"convmat": "refill", "bare": "gather"},
+    "forward": {"convmat": "forward", "convmat-threads": "forward threads", "bare": "W @ X"},
+    "input_grad": {"convmat": "input_grad", "convmat-threads": "input_grad threads", "bare": "W.T @ dY"},
 }
+CASES = [(kind, side) for kind, sides in SIDES.items() for side in sides]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -49,13 +51,12 @@ def test_pattern_build(benchmark, config, what):
 
 
 @pytest.mark.parametrize("dtype", cases.DTYPES)
-@pytest.mark.parametrize("side", ["convmat", "bare"])
-@pytest.mark.parametrize("kind", list(PAIRS))
+@pytest.mark.parametrize(("kind", "side"), CASES, ids=[f"{k}-{s}" for k, s in CASES])
 @pytest.mark.parametrize("config", cases.SPARSE_CONFIGS)
 def test_sparse_against_bare(benchmark, bench_run, config, kind, side, dtype):
     cfg = cases.CONFIGS[config]
     ops = cases.sparse_ops(cfg, cases.make_data(config, dtype))
-    name = PAIRS[kind][0 if side == "convmat" else 1]
+    name = SIDES[kind][side]
     benchmark.extra_info.update(nnz=cfg.sparse_nnz, operation=name)
     result = bench_run(benchmark, f"sparse-{config}-{kind}-{dtype}", ops[name])
     assert result.dtype == np.dtype(dtype)

@@ -21,13 +21,14 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator, Sequence
 from math import prod
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from . import sparse_products
 from ._arrays import as_array, check_array_shape, result_dtype
-from .config import chunk_size
+from .config import chunk_size, get_workspace_limit
 from .conv_matrices import matrix_for_geometry
 from .geometry import (
     ConvGeometry,
@@ -38,7 +39,7 @@ from .geometry import (
     conv_transpose_problem,
     input_grad_conv_geometry,
 )
-from .im2col import fold_patches, patch_chunks
+from .im2col import fold_patches, patch_bytes, patch_chunks
 from .padding import unpad_adjoint
 from .parallel import run_in_threads
 from .patterns import patch_selection_matrix
@@ -58,6 +59,8 @@ __all__ = [
 ]
 
 BACKENDS = ("im2col", "sparse")
+
+_T = TypeVar("_T")
 
 
 def _check_backend(backend: str) -> None:
@@ -114,6 +117,30 @@ def _threads_flops(batch: int, c_out: int, ck: int, length: int) -> int:
     return 2 * batch * c_out * ck * length
 
 
+def _over_batch(function: Callable[[slice, int], _T], batch: int, flops: int, sample_bytes: int) -> list[_T]:
+    """``function(block, threads)`` over blocks of the batch, on as many threads as the work pays for.
+
+    Each thread holds at least one sample's workspace (``sample_bytes``), so no more
+    threads run than the workspace limit has room for.
+    """
+    room = max(1, get_workspace_limit() // max(sample_bytes, 1))
+    return run_in_threads(function, batch, MIN_FLOPS_PER_THREAD, flops, max_threads=room)
+
+
+def _patch_route_bytes(c_in: int, c_out: int, geom: ConvGeometry, itemsize: int) -> int:
+    """Workspace of one sample in the forward and the kernel gradient: its patches (+ its channel-major product)."""
+    return patch_bytes(c_in, geom, itemsize) + (c_out * geom.output_size * itemsize if _one_gemm(geom) else 0)
+
+
+def _col2im_bytes(c_in: int, c_out: int, geom: ConvGeometry, itemsize: int) -> int:
+    """Workspace of one sample in the col2im input gradient: its patch-space gradient (+ channel-major dy)."""
+    one_gemm = _one_gemm(geom)
+    per_sample = (c_in * geom.kernel_numel + (c_out if one_gemm else 0)) * geom.output_size * itemsize
+    if geom.padding_mode != "zeros":
+        per_sample += c_in * prod(geom.padded_spatial) * itemsize  # the padded image folded into
+    return per_sample
+
+
 def _forward_im2col(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int) -> np.ndarray:
     batch, c_out, cin_g = x.shape[0], w.shape[0], w.shape[1]
     ck, length = cin_g * geom.kernel_numel, geom.output_size
@@ -123,7 +150,8 @@ def _forward_im2col(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: in
     def block(part: slice, threads: int) -> None:
         _forward_block(x[part], w_g, geom, y[part], threads)
 
-    run_in_threads(block, batch, MIN_FLOPS_PER_THREAD, _threads_flops(batch, c_out, ck, length))
+    flops = _threads_flops(batch, c_out, ck, length)
+    _over_batch(block, batch, flops, _patch_route_bytes(x.shape[1], c_out, geom, x.itemsize))
     return y.reshape(batch, c_out, *geom.output_spatial)
 
 
@@ -205,7 +233,8 @@ def _input_grad_col2im(dy: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups
     def block(part: slice, threads: int) -> None:
         _input_grad_col2im_block(dy[part], w_t, geom, dx[part], threads)
 
-    run_in_threads(block, batch, MIN_FLOPS_PER_THREAD, _threads_flops(batch, c_out, ck, geom.output_size))
+    flops = _threads_flops(batch, c_out, ck, geom.output_size)
+    _over_batch(block, batch, flops, _col2im_bytes(c_in, c_out, geom, dy.itemsize))
     return dx
 
 
@@ -217,9 +246,7 @@ def _input_grad_col2im_block(dy: np.ndarray, w_t: np.ndarray, geom: ConvGeometry
     groups, ck, co = w_t.shape
     batch, c_in, c_out, length, nd = dy.shape[0], dx.shape[1], groups * co, geom.output_size, geom.ndim
     one_gemm = _one_gemm(geom)
-    per_sample = (c_in * geom.kernel_numel + (c_out if one_gemm else 0)) * length * dy.itemsize
-    if geom.padding_mode != "zeros":
-        per_sample += c_in * prod(geom.padded_spatial) * dy.itemsize  # the padded image folded into
+    per_sample = _col2im_bytes(c_in, c_out, geom, dy.itemsize)
     step = chunk_size(batch, per_sample, _one_gemm_samples(geom) if one_gemm else 1, threads)
     storage = np.empty(min(step, batch) * c_in * geom.kernel_numel * length, dtype=dy.dtype)
     for start in range(0, batch, step):
@@ -273,7 +300,7 @@ def _weight_grad_im2col(
         return _weight_grad_per_sample(chunks, dy[part], weight_shape, geom, groups)
 
     flops = _threads_flops(x.shape[0], c_out, ck, geom.output_size)
-    partials = run_in_threads(block, x.shape[0], MIN_FLOPS_PER_THREAD, flops)
+    partials = _over_batch(block, x.shape[0], flops, _patch_route_bytes(x.shape[1], c_out, geom, x.itemsize))
     dw = partials[0]
     for partial in partials[1:]:
         dw += partial

@@ -23,7 +23,7 @@ from .geometry import ConvGeometry, IntOrTuple, Padding, check_shape, conv_geome
 from .padding import pad_spatial, unpad_adjoint
 from .windows import window_view
 
-__all__ = ["col2im", "extract_patches", "fold_patches", "im2col", "patch_chunks"]
+__all__ = ["col2im", "extract_patches", "fold_patches", "im2col", "patch_bytes", "patch_chunks"]
 
 
 def _patch_order(n: int, channel_major: bool = False) -> tuple[int, ...]:
@@ -44,6 +44,12 @@ def extract_patches(x: np.ndarray, geom: ConvGeometry) -> np.ndarray:
     xp = pad_spatial(x, geom.padding, geom.padding_mode)
     view = window_view(xp, geom.kernel_size, geom.stride, geom.dilation, geom.output_spatial)
     return np.ascontiguousarray(view.transpose(_patch_order(geom.ndim)))
+
+
+def patch_bytes(channels: int, geom: ConvGeometry, itemsize: int) -> int:
+    """Workspace bytes one sample takes in :func:`patch_chunks`: its patches, and its padded copy if padded."""
+    padded = channels * prod(geom.padded_spatial) if any(map(any, geom.padding)) else 0
+    return (channels * geom.kernel_numel * geom.output_size + padded) * itemsize
 
 
 def patch_chunks(
@@ -77,7 +83,8 @@ def patch_chunks(
     nd = geom.ndim
     per_patch = channels * geom.kernel_numel * geom.output_size
     padded = channels * prod(geom.padded_spatial) if any(map(any, geom.padding)) else 0
-    step = chunk_size(batch, (per_patch + padded) * x.dtype.itemsize + extra_bytes_per_sample, min_samples, threads)
+    per_sample = patch_bytes(channels, geom, x.dtype.itemsize) + extra_bytes_per_sample
+    step = chunk_size(batch, per_sample, min_samples, threads)
     storage = np.empty(min(step, batch) * per_patch, dtype=x.dtype)
     zero_border = padded and geom.padding_mode == "zeros"
     if zero_border:

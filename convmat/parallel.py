@@ -126,11 +126,13 @@ def blas_control() -> bool:
     return _blas_controller() is not False
 
 
-def run_in_threads(function: Callable[[slice, int], T], n: int, min_per_thread: float, work: float) -> list[T]:
+def run_in_threads(
+    function: Callable[[slice, int], T], n: int, min_per_thread: float, work: float, max_threads: int | None = None
+) -> list[T]:
     """Split ``range(n)`` into blocks and return ``[function(block, threads) ...]``, side by side where it pays.
 
-    Threads: :func:`convmat.get_num_threads`, at most ``n`` and at most one per
-    ``min_per_thread`` of ``work``. More than one only where :func:`blas_control`,
+    Threads: :func:`convmat.get_num_threads`, at most ``n``, ``max_threads`` and
+    one per ``min_per_thread`` of ``work``. More than one only where :func:`blas_control`,
     and only when called from the main thread: the blocks then run with NumPy's
     BLAS on one thread each, restored afterwards. (OpenBLAS does not reliably
     take a thread limit set from another thread; a caller on its own threads
@@ -142,7 +144,7 @@ def run_in_threads(function: Callable[[slice, int], T], n: int, min_per_thread: 
     >>> sum(run_in_threads(lambda block, threads: block.stop - block.start, 10, 1, 10))
     10
     """
-    threads = min(get_num_threads(), n, max(1, int(work // max(min_per_thread, 1))))
+    threads = min(get_num_threads(), n, max(1, int(work // max(min_per_thread, 1))), max_threads or n)
     if threads <= 1 or threading.current_thread() is not threading.main_thread() or not blas_control():
         return [function(slice(0, n), 1)]
     limit = _blas_controller().limit(limits=1)

@@ -149,10 +149,30 @@ def test_im2col_route_on_threads_matches_reference(x_shape, w_shape, kwargs, dty
     w = rng.standard_normal(w_shape).astype(dtype)
     y = conv_reference(x, w, **kwargs)
     dy = rng.standard_normal(y.shape).astype(dtype)
-    with cm.num_threads(3), cm.workspace_limit(4096):  # small chunks: several per thread
+    monkeypatch.setattr(cm.config, "CHUNK_TARGET_BYTES", 1)  # chunks of one sample: several per thread
+    with cm.num_threads(3):
         assert_close(cm.conv(x, w, **kwargs), y, dtype)
         gx = conv_input_grad_reference(x.shape, w, dy, **kwargs)
         assert_close(cm.conv_input_grad(x.shape, w, dy, **kwargs), gx, dtype)
         gw = conv_weight_grad_reference(x, w.shape, dy, **kwargs)
         assert_close(cm.conv_weight_grad(x, w.shape, dy, **kwargs), gw, dtype)
     assert blocks == [3, 3, 3]  # each map ran as three batch blocks
+
+
+def test_threads_never_hold_more_than_the_workspace_limit(rng, monkeypatch):
+    if not parallel.blas_control():
+        pytest.skip("threadpoolctl is not installed: the im2col route runs on one thread")
+    monkeypatch.setattr(conv_module, "MIN_FLOPS_PER_THREAD", 0)
+    seen = []
+    original = parallel.map_blocks
+    monkeypatch.setattr(parallel, "map_blocks", lambda f, args: seen.append(len(args)) or original(f, args))
+    x = rng.standard_normal((8, 4, 10, 10))
+    w = rng.standard_normal((4, 4, 3, 3))
+    sample = conv_module._patch_route_bytes(4, 4, cm.geometry.conv_geometry((10, 10), 3, padding=1), 8)
+    y = conv_reference(x, w, padding=1)
+    with cm.num_threads(4):
+        for room, threads in ((sample, None), (2 * sample + 1, 2), (10 * sample, 4)):
+            seen.clear()
+            with cm.workspace_limit(room):  # a thread holds one sample at least: no more threads than fit
+                assert_close(cm.conv(x, w, padding=1), y)
+            assert seen == ([] if threads is None else [threads])
