@@ -108,11 +108,12 @@ def _channel_major(a: np.ndarray, groups: int) -> np.ndarray:
 
 
 #: Floating-point operations of the im2col route below which a further thread does not pay for itself (handing
-#: a block to a thread costs about 0.05 ms; config B's whole forward, 0.08 GFLOP, still ran 15 % faster on two).
+#: a block to a thread costs about 0.05 ms; config B, 0.04 GFLOP a call, ran 1.3x faster on two threads in
+#: float64 and 5 % slower in float32, where its tiny per-sample products contend in OpenBLAS).
 MIN_FLOPS_PER_THREAD = 10_000_000
 
 
-def _threads_flops(batch: int, c_out: int, ck: int, length: int) -> int:
+def _map_flops(batch: int, c_out: int, ck: int, length: int) -> int:
     """Floating-point operations of one of the three maps: ``2 * N * C_out * (C_in/G * K) * L``."""
     return 2 * batch * c_out * ck * length
 
@@ -150,7 +151,7 @@ def _forward_im2col(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: in
     def block(part: slice, threads: int) -> None:
         _forward_block(x[part], w_g, geom, y[part], threads)
 
-    flops = _threads_flops(batch, c_out, ck, length)
+    flops = _map_flops(batch, c_out, ck, length)
     _over_batch(block, batch, flops, _patch_route_bytes(x.shape[1], c_out, geom, x.itemsize))
     return y.reshape(batch, c_out, *geom.output_spatial)
 
@@ -233,7 +234,7 @@ def _input_grad_col2im(dy: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups
     def block(part: slice, threads: int) -> None:
         _input_grad_col2im_block(dy[part], w_t, geom, dx[part], threads)
 
-    flops = _threads_flops(batch, c_out, ck, geom.output_size)
+    flops = _map_flops(batch, c_out, ck, geom.output_size)
     _over_batch(block, batch, flops, _col2im_bytes(c_in, c_out, geom, dy.itemsize))
     return dx
 
@@ -299,7 +300,7 @@ def _weight_grad_im2col(
         chunks = patch_chunks(x[part], geom, threads=threads)
         return _weight_grad_per_sample(chunks, dy[part], weight_shape, geom, groups)
 
-    flops = _threads_flops(x.shape[0], c_out, ck, geom.output_size)
+    flops = _map_flops(x.shape[0], c_out, ck, geom.output_size)
     partials = _over_batch(block, x.shape[0], flops, _patch_route_bytes(x.shape[1], c_out, geom, x.itemsize))
     dw = partials[0]
     for partial in partials[1:]:

@@ -26,7 +26,7 @@ import itertools
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
 from .config import get_num_threads
@@ -46,14 +46,15 @@ def _reset_after_fork() -> None:
     _pool, _pool_size, _pool_lock = None, 0, threading.Lock()
 
 
-def _executor(workers: int) -> ThreadPoolExecutor:
+def _submit(function: Callable[..., T], blocks: Sequence[tuple]) -> list[Future[T]]:
+    """Submit the blocks to the pool, made (or made larger) under the lock that the submission holds too."""
     global _pool, _pool_size
     with _pool_lock:
-        if _pool is None or _pool_size < workers:
+        if _pool is None or _pool_size < len(blocks):
             if _pool is not None:
-                _pool.shutdown(wait=False)
-            _pool, _pool_size = ThreadPoolExecutor(workers, thread_name_prefix="convmat"), workers
-        return _pool
+                _pool.shutdown(wait=False)  # its running blocks finish; nobody can submit to it any more
+            _pool, _pool_size = ThreadPoolExecutor(len(blocks), thread_name_prefix="convmat"), len(blocks)
+        return [_pool.submit(_run_marked, function, args) for args in blocks]
 
 
 def _run_marked(function: Callable[..., T], args: tuple) -> T:
@@ -67,7 +68,8 @@ def _run_marked(function: Callable[..., T], args: tuple) -> T:
 def map_blocks(function: Callable[..., T], blocks: Sequence[tuple]) -> list[T]:
     """``[function(*args) for args in blocks]``, the blocks on the pool's threads (in order).
 
-    One block, or a call from inside one of the pool's threads, runs inline.
+    One block, or a call from inside one of the pool's threads, runs inline. If
+    blocks raise, the first one's exception is raised once all have finished.
 
     Examples
     --------
@@ -76,8 +78,8 @@ def map_blocks(function: Callable[..., T], blocks: Sequence[tuple]) -> list[T]:
     """
     if len(blocks) <= 1 or getattr(_inside, "active", False):
         return [function(*args) for args in blocks]
-    pool = _executor(len(blocks))
-    futures = [pool.submit(_run_marked, function, args) for args in blocks]
+    futures = _submit(function, blocks)
+    wait(futures)  # every block done before anything is returned or raised
     return [f.result() for f in futures]
 
 

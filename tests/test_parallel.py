@@ -3,6 +3,7 @@
 import importlib
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -49,6 +50,42 @@ def test_map_blocks_raises_what_a_block_raised():
 
     with pytest.raises(ZeroDivisionError, match="block 1"):
         parallel.map_blocks(block, [(0,), (1,), (2,)])
+
+
+def test_map_blocks_raises_only_once_every_block_finished():
+    finished = []
+
+    def block(i):
+        if i == 0:
+            raise ValueError("first")
+        time.sleep(0.05)
+        finished.append(i)
+
+    with pytest.raises(ValueError, match="first"):
+        parallel.map_blocks(block, [(0,), (1,), (2,)])
+    assert sorted(finished) == [1, 2]
+
+
+def test_map_blocks_from_several_threads_while_the_pool_grows(monkeypatch):
+    monkeypatch.setattr(parallel, "_pool", None)
+    monkeypatch.setattr(parallel, "_pool_size", 0)
+    errors, results = [], []
+
+    def caller(size):
+        try:
+            for _ in range(30):
+                results.append(parallel.map_blocks(lambda i: i, [(i,) for i in range(size)]) == list(range(size)))
+        except Exception as exc:  # a submission to a pool another caller shut down would land here
+            errors.append(exc)
+
+    callers = [threading.Thread(target=caller, args=(size,)) for size in (2, 3, 4, 5)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join(timeout=60)
+    assert errors == []
+    assert len(results) == 120
+    assert all(results)
 
 
 def test_run_in_threads_without_blas_control_runs_one_block(monkeypatch):
