@@ -128,15 +128,21 @@ def _over_batch(function: Callable[[slice, int], _T], batch: int, flops: int, sa
     return run_in_threads(function, batch, MIN_FLOPS_PER_THREAD, flops, max_threads=room)
 
 
+def _channel_major_bytes(c_out: int, geom: ConvGeometry, itemsize: int) -> int:
+    """One sample's share of a chunk's ``[C_out, n*L]`` operand in the one-GEMM layout (a product, or dy)."""
+    return c_out * geom.output_size * itemsize
+
+
 def _patch_route_bytes(c_in: int, c_out: int, geom: ConvGeometry, itemsize: int) -> int:
     """Workspace of one sample in the forward and the kernel gradient: its patches (+ its channel-major product)."""
-    return patch_bytes(c_in, geom, itemsize) + (c_out * geom.output_size * itemsize if _one_gemm(geom) else 0)
+    return patch_bytes(c_in, geom, itemsize) + (_channel_major_bytes(c_out, geom, itemsize) if _one_gemm(geom) else 0)
 
 
 def _col2im_bytes(c_in: int, c_out: int, geom: ConvGeometry, itemsize: int) -> int:
     """Workspace of one sample in the col2im input gradient: its patch-space gradient (+ channel-major dy)."""
-    one_gemm = _one_gemm(geom)
-    per_sample = (c_in * geom.kernel_numel + (c_out if one_gemm else 0)) * geom.output_size * itemsize
+    per_sample = c_in * geom.kernel_numel * geom.output_size * itemsize
+    if _one_gemm(geom):
+        per_sample += _channel_major_bytes(c_out, geom, itemsize)
     if geom.padding_mode != "zeros":
         per_sample += c_in * prod(geom.padded_spatial) * itemsize  # the padded image folded into
     return per_sample
@@ -161,7 +167,7 @@ def _forward_block(x: np.ndarray, w_g: np.ndarray, geom: ConvGeometry, y: np.nda
     groups, co, ck = w_g.shape
     c_out, length = groups * co, geom.output_size
     if _one_gemm(geom):
-        extra = c_out * length * x.itemsize  # the GEMM's output before it is transposed into y
+        extra = _channel_major_bytes(c_out, geom, x.itemsize)  # the GEMM's output before it is transposed into y
         for part, patches in patch_chunks(
             x,
             geom,
@@ -315,7 +321,7 @@ def _weight_grad_one_gemm(
     cin_g, length = x.shape[1] // groups, geom.output_size
     ck = cin_g * geom.kernel_numel
     dw = np.zeros((groups, c_out // groups, ck), dtype=dy.dtype)
-    extra = c_out * length * dy.itemsize  # dy's chunk, laid out channel-major
+    extra = _channel_major_bytes(c_out, geom, dy.itemsize)  # dy's chunk, laid out channel-major
     for part, patches in patch_chunks(
         x,
         geom,

@@ -227,6 +227,16 @@ class ConvGeometry(_Windows):
         )
 
     @cached_property
+    def is_padded(self) -> bool:
+        """Whether some dim has padding on either side."""
+        return any(lo or hi for lo, hi in self.padding)
+
+    @cached_property
+    def interior(self) -> tuple[slice, ...]:
+        """Where the input sits inside the padded shape, one slice per spatial dim."""
+        return tuple(slice(lo, lo + n) for n, (lo, _) in zip(self.input_spatial, self.padding, strict=True))
+
+    @cached_property
     def symmetric_padding(self) -> bool:
         """Whether low and high padding agree in every dim."""
         return all(lo == hi for lo, hi in self.padding)

@@ -48,7 +48,7 @@ def extract_patches(x: np.ndarray, geom: ConvGeometry) -> np.ndarray:
 
 def patch_bytes(channels: int, geom: ConvGeometry, itemsize: int) -> int:
     """Workspace bytes one sample takes in :func:`patch_chunks`: its patches, and its padded copy if padded."""
-    padded = channels * prod(geom.padded_spatial) if any(map(any, geom.padding)) else 0
+    padded = channels * prod(geom.padded_spatial) if geom.is_padded else 0
     return (channels * geom.kernel_numel * geom.output_size + padded) * itemsize
 
 
@@ -82,14 +82,12 @@ def patch_chunks(
     batch, channels = x.shape[:2]
     nd = geom.ndim
     per_patch = channels * geom.kernel_numel * geom.output_size
-    padded = channels * prod(geom.padded_spatial) if any(map(any, geom.padding)) else 0
     per_sample = patch_bytes(channels, geom, x.dtype.itemsize) + extra_bytes_per_sample
     step = chunk_size(batch, per_sample, min_samples, threads)
     storage = np.empty(min(step, batch) * per_patch, dtype=x.dtype)
-    zero_border = padded and geom.padding_mode == "zeros"
+    zero_border = geom.is_padded and geom.padding_mode == "zeros"
     if zero_border:
         border = np.zeros((min(step, batch), channels, *geom.padded_spatial), dtype=x.dtype)
-        interior = tuple(slice(lo, lo + size) for (lo, _), size in zip(geom.padding, geom.input_spatial, strict=True))
     order = _patch_order(nd, channel_major)
     for start in range(0, batch, step):
         stop = min(start + step, batch)
@@ -102,7 +100,7 @@ def patch_chunks(
         part = storage[: n * per_patch].reshape(shape)
         if zero_border:
             xp = border[:n]
-            xp[(slice(None), slice(None), *interior)] = x[start:stop]
+            xp[(slice(None), slice(None), *geom.interior)] = x[start:stop]
         else:
             xp = pad_spatial(x[start:stop], geom.padding, geom.padding_mode)
         np.copyto(
@@ -122,9 +120,8 @@ def fold_patches(cols: np.ndarray, geom: ConvGeometry, out: np.ndarray | None = 
     """
     shape = (*cols.shape[:2], *geom.input_spatial)
     if geom.padding_mode == "zeros":
-        result = np.zeros(shape, dtype=cols.dtype) if out is None else out
-        if out is not None:
-            result.fill(0)
+        result = np.empty(shape, dtype=cols.dtype) if out is None else out
+        result.fill(0)
         for block in geom.tap_blocks:
             result[(slice(None), slice(None), *block.inp)] += cols[(slice(None), slice(None), *block.tap, *block.out)]
         return result

@@ -65,13 +65,6 @@ def _largest_unsigned(idx: np.ndarray) -> int:
     return int(idx.view(idx.dtype.str.replace("i", "u")).max())
 
 
-def _global_positions(idx: np.ndarray, plane_size: int) -> np.ndarray:
-    """Switches per plane ``[N, C, *out]`` -> flat positions in the whole ``[N, C, *spatial]`` array."""
-    planes = idx.shape[0] * idx.shape[1]
-    offsets = np.arange(planes, dtype=np.int64)[:, None] * plane_size
-    return (idx.reshape(planes, prod(idx.shape[2:])) + offsets).ravel()
-
-
 #: Switches handled per step of a scatter: each step adds plane offsets to them in a reused buffer (a fresh
 #: array of all N·C·L global positions cost more in page faults than the scatter itself), zeroes its part of
 #: the result and scatters into it while that part is in cache (measured best between 8 K and 32 K switches).
@@ -287,10 +280,12 @@ def max_unpool(x: ArrayLike, indices: ArrayLike, output_size: Sequence[int]) -> 
     spatial = unpool_output_spatial(xa.shape, output_size)
     shape = (*xa.shape[:2], *spatial)
     plane_size = prod(spatial)
-    target = _global_positions(_switches(indices, xa.shape, plane_size, "x"), plane_size)
+    idx = _switches(indices, xa.shape, plane_size, "x")
     # Each target position keeps the value of the last pooled element naming it.
     winner = np.full(prod(shape), -1, dtype=np.int64)
-    np.maximum.at(winner, target, np.arange(target.size, dtype=np.int64))
+    order = np.arange(idx.size, dtype=np.int64)
+    for switches, targets, positions in _scatter_blocks(idx, plane_size):
+        np.maximum.at(winner[targets], positions, order[switches])
     hit = np.flatnonzero(winner >= 0)
     out = np.zeros(prod(shape), dtype=xa.dtype)
     out[hit] = xa.ravel()[winner[hit]]
