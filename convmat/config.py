@@ -14,7 +14,9 @@ use (:mod:`convmat.parallel`):
 * the im2col route gives each thread a block of the batch, patches and products,
   with NumPy's BLAS held to one thread per product meanwhile. That needs
   ``threadpoolctl`` (``pip install "convmat[threads]"``); without it each
-  product runs on BLAS's own threads, one block after the other.
+  product runs on BLAS's own threads, one block after the other;
+* max pooling (:func:`convmat.max_pool`, and so :func:`convmat.max_pool_matrix`)
+  gives each thread a block of planes (NumPy's loops release the GIL).
 
 A workspace bound is shared by the threads: together they never hold more.
 """

@@ -1,6 +1,6 @@
 """convmat's own threads: blocks of work side by side, NumPy's BLAS held to one thread inside them.
 
-Two routes split their work across :func:`convmat.get_num_threads` threads:
+Two routes, and max pooling, split their work across :func:`convmat.get_num_threads` threads:
 
 * the sparse route multiplies row blocks of ``W`` (scipy.sparse releases the GIL
   and uses no BLAS), see :mod:`convmat.sparse_products`;
@@ -13,7 +13,9 @@ Two routes split their work across :func:`convmat.get_num_threads` threads:
   while its threads run, and only if that package is installed
   (``pip install "convmat[threads]"``) and the call comes from the main thread.
   Otherwise the im2col route runs its blocks one after the other, each product
-  on BLAS's own threads.
+  on BLAS's own threads;
+* max pooling gives each thread a block of planes, see
+  ``convmat.pool_matrices.max_pool_switches``.
 
 The threads come from one pool, made on first use and made again after a
 ``fork``. Work submitted from inside one of its threads runs inline, so nested

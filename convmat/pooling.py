@@ -161,6 +161,10 @@ def max_pool(
     ``ValueError``: PyTorch returns ``-inf`` there with an index outside the
     input plane, which no switch can represent.
 
+    The planes are pooled in cache-sized blocks, split over
+    :func:`convmat.get_num_threads` threads when the input is large (1 MiB or
+    more per thread). The result does not depend on the number of threads.
+
     Examples
     --------
     >>> import numpy as np, convmat as cm

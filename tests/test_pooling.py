@@ -34,7 +34,7 @@ from pool_reference import (
 )
 
 import convmat as cm
-from convmat import pooling
+from convmat import pool_matrices, pooling
 
 DTYPES = (np.float64, np.float32)
 NAN, INF = np.nan, np.inf
@@ -204,6 +204,25 @@ def test_max_pool_with_nans_ties_and_infinities_matches_reference(case, nan):
     # S·x selects exactly: a NaN or inf away from the switches does not leak into other outputs
     S = cm.max_pool_matrix(x, **case.kwargs)
     np.testing.assert_array_equal(S @ x.ravel(), y.ravel())
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("block_bytes", [1, 200, 10**4])
+@pytest.mark.parametrize("case", GRID[::3], ids=GRID_IDS[::3])
+def test_max_pool_in_small_blocks_on_threads(case, block_bytes, threads, monkeypatch):
+    # blocks of one plane, of a few planes (some partial) and of many; NaN (the scan) in some planes only
+    monkeypatch.setattr(pool_matrices, "POOL_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(pool_matrices, "POOL_MIN_BYTES_PER_THREAD", 1)
+    rng = np.random.default_rng(GRID.index(case))
+    x = rng.integers(-2, 3, size=case.x_shape).astype(np.float64)
+    x[rng.random(case.x_shape) < 0.2] = -INF
+    if x.size:
+        x[0, -1][rng.random(case.x_shape[2:]) < 0.3] = NAN
+    with cm.num_threads(threads):
+        y, idx = cm.max_pool(x, return_indices=True, **case.kwargs)
+    y_ref, idx_ref = max_pool_reference(x, **case.kwargs)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(idx, idx_ref)
 
 
 def test_nan_outside_every_window_does_not_reach_the_output():
