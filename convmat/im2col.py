@@ -110,20 +110,44 @@ def patch_chunks(
         yield slice(start, stop), part
 
 
+#: Result bytes that :func:`fold_patches` folds at a time: every kernel tap adds into the same block, which
+#: then stays in cache between the taps (measured on the folds of layer D's stride-2 input gradient: 1.1-1.8x
+#: faster than folding a whole chunk tap by tap).
+FOLD_BLOCK_BYTES = 1 << 20
+
+
+def _plane_blocks(batch: int, channels: int, plane_bytes: int, target: int) -> Iterator[tuple[slice, slice]]:
+    """``(samples, channels)`` index blocks of a ``(batch, channels, *plane)`` array, about ``target`` bytes each."""
+    if channels * plane_bytes <= target:
+        step = max(1, target // max(channels * plane_bytes, 1))
+        for start in range(0, batch, step):
+            yield slice(start, min(start + step, batch)), slice(None)
+        return
+    step = max(1, target // plane_bytes)
+    for sample in range(batch):
+        for start in range(0, channels, step):
+            yield slice(sample, sample + 1), slice(start, min(start + step, channels))
+
+
 def fold_patches(cols: np.ndarray, geom: ConvGeometry, out: np.ndarray | None = None) -> np.ndarray:
     """Adjoint of :func:`extract_patches`: ``(N, C, *kernel, *out)`` patches back to ``(N, C, *input)``.
 
     Overlapping windows add up. With zero padding each kernel tap adds its block
     straight into the result (``geom.tap_blocks``; what lands in the padding is
-    dropped); other modes fold into the padded shape, then through the padding's
-    adjoint. ``out``, if given, receives the result (and is returned).
+    dropped), a cache-sized block of planes at a time; other modes fold into
+    the padded shape, then through the padding's adjoint. ``out``, if given,
+    receives the result (and is returned).
     """
     shape = (*cols.shape[:2], *geom.input_spatial)
     if geom.padding_mode == "zeros":
         result = np.empty(shape, dtype=cols.dtype) if out is None else out
-        result.fill(0)
-        for block in geom.tap_blocks:
-            result[(slice(None), slice(None), *block.inp)] += cols[(slice(None), slice(None), *block.tap, *block.out)]
+        plane_bytes = geom.input_size * cols.itemsize
+        for planes in _plane_blocks(*shape[:2], plane_bytes, FOLD_BLOCK_BYTES):
+            part, source = result[planes], cols[planes]
+            part.fill(0)
+            for block in geom.tap_blocks:
+                tap = source[(slice(None), slice(None), *block.tap, *block.out)]
+                part[(slice(None), slice(None), *block.inp)] += tap
         return result
     acc = np.zeros((*cols.shape[:2], *geom.padded_spatial), dtype=cols.dtype)
     for tap in itertools.product(*(range(k) for k in geom.kernel_size)):

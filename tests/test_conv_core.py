@@ -107,6 +107,7 @@ def test_conv_weight_grad_matches_reference(index, backend, dtype):
 
 
 _CONV_MODULE = importlib.import_module("convmat.conv")
+_IM2COL_MODULE = importlib.import_module("convmat.im2col")  # the module, not the function cm.im2col
 #: The im2col route's GEMM layouts, each forced over the whole grid: one GEMM per sample, or one per chunk of
 #: samples (channel-major patches), with the batch in one chunk or in chunks of one and two samples.
 #: The "threads-" layouts split every batch of two or more samples across convmat's threads (BLAS held to one
@@ -434,6 +435,16 @@ def test_im2col_col2im_match_reference(x_shape, kernel, stride, padding, dilatio
     # col2im is the adjoint of im2col
     lhs, rhs = np.vdot(cols, c), np.vdot(x, img)
     assert abs(lhs - rhs) <= 1e-10 * max(1.0, np.abs(cols).sum() * np.abs(c).max())
+
+
+@pytest.mark.parametrize("planes", [1, 2, 5, 1000], ids=lambda p: f"{p}-planes")
+@pytest.mark.parametrize(("x_shape", "kernel", "stride", "padding", "dilation"), UNFOLD_CASES[::4])
+def test_col2im_in_small_fold_blocks(x_shape, kernel, stride, padding, dilation, planes, rng, monkeypatch):
+    # blocks of one plane, of a few channels of one sample (some partial) and of several whole samples
+    monkeypatch.setattr(_IM2COL_MODULE, "FOLD_BLOCK_BYTES", planes * prod(x_shape[2:]) * 8)
+    kw = {"stride": stride, "padding": padding, "dilation": dilation}
+    c = random_array(rng, unfold_reference(np.zeros(x_shape), kernel, **kw).shape)
+    assert_close(cm.col2im(c, x_shape[2:], kernel, **kw), fold_reference(c, x_shape[2:], kernel, **kw))
 
 
 def test_im2col_hand_worked():
