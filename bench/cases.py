@@ -217,11 +217,13 @@ def pool_ops_convmat(p: PoolData) -> dict[str, Callable]:
         "max_pool": lambda: cm.max_pool(p.x, POOL_KERNEL, return_indices=True),
         "max_pool_backward": lambda: cm.max_pool_backward(p.dy, p.indices, p.x.shape),
         "max_pool_matrix": lambda: cm.max_pool_matrix(p.x, POOL_KERNEL),
+        "max_unpool": lambda: cm.max_unpool(p.dy, p.indices, p.x.shape[2:]),
     }
 
 
 def pool_ops_torch(p: PoolData) -> dict[str, Callable]:
-    """``F.max_pool2d(return_indices=True)`` and aten's ``max_pool2d_with_indices_backward`` (what autograd runs)."""
+    """``F.max_pool2d(return_indices=True)``, aten's ``max_pool2d_with_indices_backward`` (what autograd runs)
+    and ``F.max_unpool2d``."""
     torch = torch_module()
     if torch is None:
         raise ImportError("torch not installed")
@@ -232,6 +234,7 @@ def pool_ops_torch(p: PoolData) -> dict[str, Callable]:
     return {
         "max_pool": lambda: torch.nn.functional.max_pool2d(x, POOL_KERNEL, return_indices=True),
         "max_pool_backward": lambda: backward(dy, x, k, k, [0, 0], [1, 1], False, idx),
+        "max_unpool": lambda: torch.nn.functional.max_unpool2d(dy, idx, POOL_KERNEL, output_size=x.shape[2:]),
     }
 
 

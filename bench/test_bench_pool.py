@@ -4,7 +4,8 @@ Group ``pool-<config>-max_pool-<dtype>``: ``max_pool(return_indices=True)`` of c
 and of PyTorch, and beside them convmat's ``max_pool_matrix`` (the selection matrix
 ``S``, built from the same switches). Group ``pool-<config>-max_pool_backward-<dtype>``:
 ``max_pool_backward`` against aten's ``max_pool2d_with_indices_backward`` (what
-autograd runs for ``F.max_pool2d``).
+autograd runs for ``F.max_pool2d``). Group ``pool-<config>-max_unpool-<dtype>``:
+``max_unpool`` of pooled-shape values at the switches against ``F.max_unpool2d``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import pytest
         ("max_pool_matrix", "convmat"),
         ("max_pool_backward", "convmat"),
         ("max_pool_backward", "torch"),
+        ("max_unpool", "convmat"),
+        ("max_unpool", "torch"),
     ],
 )
 @pytest.mark.parametrize("config", list(cases.POOL_SHAPES))

@@ -285,15 +285,35 @@ def max_unpool(x: ArrayLike, indices: ArrayLike, output_size: Sequence[int]) -> 
     shape = (*xa.shape[:2], *spatial)
     plane_size = prod(spatial)
     idx = _switches(indices, xa.shape, plane_size, "x")
-    # Each target position keeps the value of the last pooled element naming it.
-    winner = np.full(prod(shape), -1, dtype=np.int64)
-    order = np.arange(idx.size, dtype=np.int64)
-    for switches, targets, positions in _scatter_blocks(idx, plane_size):
-        np.maximum.at(winner[targets], positions, order[switches])
-    hit = np.flatnonzero(winner >= 0)
     out = np.zeros(prod(shape), dtype=xa.dtype)
-    out[hit] = xa.ravel()[winner[hit]]
+    values = xa.ravel()
+    for switches, targets, positions in _scatter_blocks(idx, plane_size):
+        _place_last(out[targets], positions, values[switches])
     return out.reshape(shape)
+
+
+def _place_last(out: np.ndarray, positions: np.ndarray, values: np.ndarray) -> None:
+    """``out[positions[i]] = values[i]`` for every ``i``, a position named more than once keeping its last value.
+
+    NumPy's fancy assignment does not promise an order among repeated positions,
+    but the result can only depend on it where one position gets *different*
+    values: there what was stored differs from some value written to it. Those
+    positions (rare: after pooling, a shared switch gets equal values) are then
+    given their last value explicitly.
+    """
+    out[positions] = values
+    stored = out[positions]
+    if values.dtype.itemsize in (1, 2, 4, 8):  # compare bits: NaN equals itself, -0.0 differs from 0.0
+        unsigned = np.dtype(f"u{values.dtype.itemsize}")
+        differs = stored.view(unsigned) != values.view(unsigned)
+    else:
+        differs = (stored != values) & ~(np.isnan(stored) & np.isnan(values))
+    if not differs.any():
+        return
+    contested = np.flatnonzero(np.isin(positions, positions[differs]))[::-1]  # latest first
+    _, latest = np.unique(positions[contested], return_index=True)
+    last = contested[latest]
+    out[positions[last]] = values[last]
 
 
 # ---------------------------------------------------------------------------

@@ -293,6 +293,21 @@ def test_max_unpool_places_where_backward_adds():
     np.testing.assert_array_equal(cm.max_unpool([[[3.0, 4.0]]], idx, (4,)), [[[0.0, 4.0, 0.0, 0.0]]])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16, np.longdouble])
+@pytest.mark.parametrize("block", [7, 1 << 14])
+def test_max_unpool_keeps_the_last_of_clashing_values(dtype, block, monkeypatch):
+    # switches that clash far more than pooling's would, with different values, NaN and signed zeros among them
+    monkeypatch.setattr(pooling, "SCATTER_BLOCK", block)
+    rng = np.random.default_rng(11)
+    idx = rng.integers(0, 6, size=(3, 2, 5, 4))
+    x = rng.choice(np.array([1.5, -2.0, 0.0, -0.0, NAN, INF, 7.0], dtype=dtype), size=idx.shape)
+    out = cm.max_unpool(x, idx, (5, 4))  # all switches among the first 6 of 20 positions
+    expected = max_unpool_reference(x, idx, (5, 4))
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(np.signbit(out), np.signbit(expected))
+
+
 def test_max_unpool_output_size_forms():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 3, 5, 5))
