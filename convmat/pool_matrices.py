@@ -81,7 +81,8 @@ def max_pool_switches(x: np.ndarray, geom: PoolGeometry) -> tuple[np.ndarray, np
     windows = window_view(xp, geom.kernel_size, geom.stride, geom.dilation, geom.output_spatial)
     taps = [windows[(..., *offset)] for offset in np.ndindex(*geom.kernel_size)]
     tap_dtype = np.min_scalar_type(len(taps) - 1)
-    first_tap = pattern.first_tap.astype(tap_dtype) if pattern.first_tap.any() else None
+    first_tap = pattern.first_tap.astype(tap_dtype)
+    padding_can_tie = bool(first_tap.any())  # some windows start in the padding
     values = np.empty((planes, *geom.output_spatial), dtype=x.dtype)
     switches = np.empty(values.shape, dtype=np.int64)
     step = max(1, POOL_BLOCK_BYTES // max(x.itemsize * prod(geom.input_spatial), 1))
@@ -89,12 +90,12 @@ def max_pool_switches(x: np.ndarray, geom: PoolGeometry) -> tuple[np.ndarray, np
     def run(part: slice) -> None:
         for start in range(part.start, part.stop, step):
             block = slice(start, min(start + step, part.stop))
-            block_taps = [tap[block] for tap in taps]
+            block_taps = [view[block] for view in taps]
             if np.isnan(flat[block]).any():
-                tap = _scan_taps(block_taps, pattern.first_tap.astype(tap_dtype), values[block])
+                tap = _scan_taps(block_taps, first_tap, values[block])
             else:
                 tap = _max_then_first_tap(block_taps, tap_dtype, values[block])
-                if first_tap is not None:
+                if padding_can_tie:
                     # All-(-inf) windows: every tap equals the maximum, the padding too; name the first input element.
                     np.copyto(tap, first_tap, where=values[block] == -np.inf)
             np.take(pattern.tap_offset, tap, out=switches[block])

@@ -308,6 +308,7 @@ def _place_last(out: np.ndarray, positions: np.ndarray, values: np.ndarray) -> N
         differs = stored.view(unsigned) != values.view(unsigned)
     else:
         differs = (stored != values) & ~(np.isnan(stored) & np.isnan(values))
+        differs |= np.signbit(stored) != np.signbit(values)
     if not differs.any():
         return
     contested = np.flatnonzero(np.isin(positions, positions[differs]))[::-1]  # latest first
