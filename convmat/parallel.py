@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 from .config import get_num_threads
 
-__all__ = ["blas_control", "map_blocks", "run_in_threads", "split_range"]
+__all__ = ["blas_control", "map_blocks", "run_in_threads", "split_range", "thread_count"]
 
 T = TypeVar("T")
 
@@ -83,6 +83,21 @@ def map_blocks(function: Callable[..., T], blocks: Sequence[tuple]) -> list[T]:
     futures = _submit(function, blocks)
     wait(futures)  # every block done before anything is returned or raised
     return [f.result() for f in futures]
+
+
+def thread_count(n: int, work: float, min_per_thread: float, max_threads: int | None = None) -> int:
+    """Threads worth running on ``n`` items of ``work`` in all: at least 1.
+
+    At most :func:`convmat.get_num_threads`, ``n``, ``max_threads`` and one per
+    ``min_per_thread`` of ``work``.
+
+    Examples
+    --------
+    >>> thread_count(10, 100, 1, max_threads=1), thread_count(10, 100, 1000)
+    (1, 1)
+    """
+    per_work = int(work // max(min_per_thread, 1))
+    return max(1, min(get_num_threads(), n, per_work, max_threads or n))
 
 
 def split_range(n: int, parts: int) -> list[slice]:
@@ -148,7 +163,7 @@ def run_in_threads(
     >>> sum(run_in_threads(lambda block, threads: block.stop - block.start, 10, 1, 10))
     10
     """
-    threads = min(get_num_threads(), n, max(1, int(work // max(min_per_thread, 1))), max_threads or n)
+    threads = thread_count(n, work, min_per_thread, max_threads)
     if threads <= 1 or threading.current_thread() is not threading.main_thread() or not blas_control():
         return [function(slice(0, n), 1)]
     limit = _blas_controller().limit(limits=1)

@@ -21,10 +21,9 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
 from ._arrays import as_array
-from .config import get_num_threads
 from .geometry import IntOrTuple, PoolGeometry, pool_geometry, pool_problem
 from .padding import pad_spatial
-from .parallel import map_blocks, split_range
+from .parallel import map_blocks, split_range, thread_count
 from .pool_patterns import avg_pool_plane_matrix, max_pool_pattern
 from .windows import window_view
 
@@ -101,7 +100,7 @@ def max_pool_switches(x: np.ndarray, geom: PoolGeometry) -> tuple[np.ndarray, np
             np.take(pattern.tap_offset, tap, out=switches[block])
             switches[block] += pattern.window_origin
 
-    threads = min(get_num_threads(), max(1, x.nbytes // POOL_MIN_BYTES_PER_THREAD))
+    threads = thread_count(planes, x.nbytes, POOL_MIN_BYTES_PER_THREAD)
     map_blocks(run, [(part,) for part in split_range(planes, threads)])
     out_shape = (*x.shape[:2], *geom.output_spatial)
     return values.reshape(out_shape), switches.reshape(out_shape)

@@ -20,8 +20,7 @@ import itertools
 import numpy as np
 import scipy.sparse as sp
 
-from .config import get_num_threads
-from .parallel import map_blocks
+from .parallel import map_blocks, thread_count
 
 __all__ = ["MIN_WORK_PER_THREAD", "matmul", "rmatmul"]
 
@@ -31,8 +30,7 @@ MIN_WORK_PER_THREAD = 2_000_000
 
 
 def _parts(matrix: sp.csr_array, columns: int) -> int:
-    work = matrix.nnz * columns
-    return max(1, min(get_num_threads(), matrix.shape[0], work // MIN_WORK_PER_THREAD))
+    return thread_count(matrix.shape[0], matrix.nnz * columns, MIN_WORK_PER_THREAD)
 
 
 def _row_blocks(matrix: sp.csr_array, parts: int) -> list[tuple[slice, sp.csr_array]]:

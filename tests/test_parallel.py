@@ -95,6 +95,18 @@ def test_run_in_threads_without_blas_control_runs_one_block(monkeypatch):
     assert calls == [(slice(0, 10), 1)]
 
 
+def test_thread_count_is_bounded_by_threads_items_work_and_the_cap():
+    with cm.num_threads(4):
+        assert parallel.thread_count(8, 5, 10) == 1  # less than one thread's worth
+        assert parallel.thread_count(8, 25, 10) == 2
+        assert parallel.thread_count(8, 10**6, 10) == 4
+        assert parallel.thread_count(3, 10**6, 10) == 3
+        assert parallel.thread_count(8, 10**6, 10, max_threads=2) == 2
+        assert parallel.thread_count(0, 10**6, 10) == 1
+    with cm.num_threads(1):
+        assert parallel.thread_count(8, 10**6, 10) == 1
+
+
 def test_run_in_threads_takes_as_many_threads_as_the_work_pays_for(monkeypatch):
     pytest.importorskip("threadpoolctl")
     with cm.num_threads(4):
