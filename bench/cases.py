@@ -344,8 +344,8 @@ def machine_info() -> dict[str, object]:
         "scipy": scipy.__version__,
         "convmat": f"{cm.__version__} ({os.path.dirname(cm.__file__)})",
         "convmat_threads": (
-            f"{cm.get_num_threads()}: sparse route by row blocks, im2col route by batch blocks "
-            + ("(BLAS held to one thread per block)" if cm.parallel.blas_control() else "off: no threadpoolctl")
+            f"{cm.get_num_threads()}: sparse route by row blocks, max pooling by plane blocks, im2col route by "
+            + ("batch blocks (BLAS held to one thread per block)" if cm.parallel.blas_control() else "BLAS threads")
         ),
     }
     try:
