@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike
 
 from ._arrays import as_array, check_array_shape
 from .geometry import IntOrTuple, check_shape, pool_problem, spatial_dims_of, unpool_output_spatial
+from .parallel import map_blocks, split_range, thread_count
 from .pool_matrices import averaging_matrix, max_pool_switches, sparse_dtype
 
 __all__ = [
@@ -46,17 +47,28 @@ __all__ = [
 ]
 
 
-def _switches(indices: ArrayLike, shape: tuple[int, ...], plane_size: int, what: str) -> np.ndarray:
-    """Validate switch indices: integers of ``shape``, each inside a plane of ``plane_size``."""
+def _switch_array(indices: ArrayLike, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """Switch indices as an integer array of ``shape`` (their range unchecked)."""
     idx = np.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"indices must be an integer array (the switches of max_pool), got dtype {idx.dtype}")
     check_array_shape(idx, shape, "indices", f"(the shape of {what})")
-    if idx.size and _largest_unsigned(idx) >= plane_size:
+    return idx
+
+
+def _check_switch_range(part: np.ndarray, plane_size: int, idx: np.ndarray) -> None:
+    """Raise ``ValueError`` unless every switch of ``part`` (a part of ``idx``) lies in a plane of ``plane_size``."""
+    if part.size and _largest_unsigned(part) >= plane_size:
         raise ValueError(
             f"indices must lie in [0, {plane_size}) (flat positions in a plane of the input), "
             f"got values from {idx.min()} to {idx.max()}"
         )
+
+
+def _switches(indices: ArrayLike, shape: tuple[int, ...], plane_size: int, what: str) -> np.ndarray:
+    """Validate switch indices: integers of ``shape``, each inside a plane of ``plane_size``, as int64."""
+    idx = _switch_array(indices, shape, what)
+    _check_switch_range(idx, plane_size, idx)
     return idx.astype(np.int64, copy=False)
 
 
@@ -65,7 +77,16 @@ def _largest_unsigned(idx: np.ndarray) -> int:
     return int(idx.view(idx.dtype.str.replace("i", "u")).max())
 
 
-#: Switches handled per step of a scatter: each step adds plane offsets to them in a reused buffer (a fresh
+#: Bytes of the result that max_pool_backward fills per scatter: one scipy.sparse array of that many planes,
+#: built in about 20 µs. Blocks of 4-16 MiB and none at all measured alike on layers B and C; smaller blocks
+#: were slower.
+BACKWARD_BLOCK_BYTES = 1 << 23
+
+#: Result bytes below which a second thread does not pay for itself in max_pool_backward (measured: the
+#: 3-6 MiB of layer B's pool ran slower on two threads, the 8-16 MiB of layer C's faster).
+BACKWARD_MIN_BYTES_PER_THREAD = 1 << 22
+
+#: Switches handled per step of max_unpool's placement: each step adds plane offsets to them in a reused buffer (a fresh
 #: array of all N·C·L global positions cost more in page faults than the scatter itself), zeroes its part of
 #: the result and scatters into it while that part is in cache (measured best between 8 K and 32 K switches).
 SCATTER_BLOCK = 1 << 14
@@ -225,17 +246,42 @@ def max_pool_backward(grad_output: ArrayLike, indices: ArrayLike, input_shape: S
             f"grad_output has shape {dy.shape}, expected (N, C, *out_spatial) with (N, C) = {shape[:2]} and "
             f"{n} spatial dim(s) for input_shape {shape}"
         )
-    plane_size = prod(shape[2:])
-    idx = _switches(indices, dy.shape, plane_size, "grad_output")
-    # Sᵀ·dy: a scatter-add of dy onto the global switch positions. NumPy's unbuffered np.add.at has a fast
-    # path for this 1-D case and adds in dy's dtype: measured 1.8x faster than np.bincount, which adds in float64.
-    dx = np.empty(prod(shape), dtype=dy.dtype)
-    values = dy.ravel()
-    for switches, targets, positions in _scatter_blocks(idx, plane_size):
-        block = dx[targets]
-        block.fill(0)  # here, not for the whole array first: the block is then in cache for the scatter
-        np.add.at(block, positions, values[switches])
-    return dx.reshape(shape)
+    planes, length, plane_size = shape[0] * shape[1], prod(dy.shape[2:]), prod(shape[2:])
+    idx = _switch_array(indices, dy.shape, "grad_output").reshape(-1)
+    # Sᵀ·dy plane by plane: row p of a CSR array holds plane p's gradients at its switches, and scipy's toarray
+    # zeroes its output and adds them in (duplicates adding up in row-major order, as PyTorch does), in compiled
+    # code free of the GIL. float16, which scipy.sparse does not hold, adds in float32, rounded once at the end.
+    work = dy.astype(sparse_dtype(dy.dtype), copy=False)
+    values = work.reshape(-1)
+    dx = np.empty((planes, plane_size), dtype=work.dtype)
+    step = max(1, BACKWARD_BLOCK_BYTES // max(plane_size * dx.itemsize, 1))
+    index_dtype = np.dtype(np.int32 if max(plane_size, step * length) <= np.iinfo(np.int32).max else np.int64)
+
+    def run(part: slice) -> None:
+        # scipy would check int64 columns for whether int32 holds them (two passes) and copy them: cast them here
+        columns = np.empty(min(step, part.stop - part.start) * length, dtype=index_dtype)
+        for start in range(part.start, part.stop, step):
+            stop = min(start + step, part.stop)
+            block = slice(start * length, stop * length)
+            _check_switch_range(idx[block], plane_size, idx)
+            np.copyto(columns[: block.stop - block.start], idx[block], casting="unsafe")
+            rows = sp.csr_array(
+                (values[block], columns[: block.stop - block.start], _row_starts(stop - start, length, index_dtype)),
+                shape=(stop - start, plane_size),
+            )
+            rows.toarray(out=dx[start:stop])
+
+    threads = thread_count(planes, dx.nbytes, BACKWARD_MIN_BYTES_PER_THREAD)
+    map_blocks(run, [(part,) for part in split_range(planes, threads)])
+    return dx.reshape(shape).astype(dy.dtype, copy=False)
+
+
+@lru_cache(maxsize=64)
+def _row_starts(rows: int, length: int, dtype: np.dtype) -> np.ndarray:
+    """``[0, length, 2·length, ...]``: the CSR row pointer of ``rows`` rows of ``length`` entries (read-only)."""
+    starts = np.arange(rows + 1, dtype=dtype) * dtype.type(length)
+    starts.flags.writeable = False
+    return starts
 
 
 def max_unpool(x: ArrayLike, indices: ArrayLike, output_size: Sequence[int]) -> np.ndarray:

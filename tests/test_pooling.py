@@ -73,13 +73,45 @@ def test_max_pool_backward_matches_reference(case, dtype):
     assert_close(dx, max_pool_backward_reference(dy, idx, x.shape))
 
 
-@pytest.mark.parametrize("block", [1, 5, 64])
+@pytest.mark.parametrize("planes_per_block", [1, 2, 5])
 @pytest.mark.parametrize("case", GRID[::3], ids=GRID_IDS[::3])
-def test_max_pool_backward_in_small_scatter_blocks(case, block, monkeypatch):
-    monkeypatch.setattr(pooling, "SCATTER_BLOCK", block)  # many blocks, some of several planes, some partial
+def test_max_pool_backward_in_blocks_on_two_threads(case, planes_per_block, monkeypatch):
+    # many blocks (some partial) over two threads, each block one scipy.sparse array of its planes
     x, dy = case_data(case)
+    plane_bytes = prod(x.shape[2:]) * x.itemsize
+    monkeypatch.setattr(pooling, "BACKWARD_BLOCK_BYTES", planes_per_block * plane_bytes)
+    monkeypatch.setattr(pooling, "BACKWARD_MIN_BYTES_PER_THREAD", 1)
     _, idx = cm.max_pool(x, return_indices=True, **case.kwargs)
-    assert_close(cm.max_pool_backward(dy, idx, x.shape), max_pool_backward_reference(dy, idx, x.shape))
+    with cm.num_threads(2):
+        dx = cm.max_pool_backward(dy, idx, x.shape)
+    assert_close(dx, max_pool_backward_reference(dy, idx, x.shape))
+
+
+def test_max_pool_backward_checks_the_switches_of_every_block(monkeypatch):
+    x = np.arange(96.0).reshape(3, 2, 4, 4)
+    _, idx = cm.max_pool(x, 2, return_indices=True)
+    monkeypatch.setattr(pooling, "BACKWARD_BLOCK_BYTES", x[0, 0].nbytes)  # one plane per block
+    monkeypatch.setattr(pooling, "BACKWARD_MIN_BYTES_PER_THREAD", 1)
+    for plane in np.ndindex(3, 2):
+        for bad in (-1, 16):
+            wrong = idx.copy()
+            wrong[(*plane, 1, 0)] = bad
+            message = rf"indices must lie in \[0, 16\) .*, got values from {wrong.min()} to {wrong.max()}"
+            with cm.num_threads(2), pytest.raises(ValueError, match=message):
+                cm.max_pool_backward(np.ones(idx.shape), wrong, x.shape)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.longdouble, ">f8"])
+def test_max_pool_backward_in_dtypes_scipy_sparse_does_or_does_not_hold(dtype):
+    # switches shared by up to 9 windows; float16 (no scipy.sparse dtype) adds in float32, rounded once
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 3, 7, 6))
+    _, idx = cm.max_pool(x, 3, stride=1, padding=1, return_indices=True)
+    dy = rng.standard_normal(idx.shape).astype(dtype)
+    dx = cm.max_pool_backward(dy, idx, x.shape)
+    assert dx.dtype == np.dtype(dtype)
+    work = np.float32 if dtype == np.float16 else dtype
+    np.testing.assert_array_equal(dx, max_pool_backward_reference(dy.astype(work), idx, x.shape).astype(dtype))
 
 
 @pytest.mark.parametrize("dtype", ["<i8", ">i8", "<i4", ">u4", "u8", "i2"])
