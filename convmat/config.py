@@ -16,7 +16,9 @@ use (:mod:`convmat.parallel`):
   ``threadpoolctl`` (``pip install "convmat[threads]"``); without it each
   product runs on BLAS's own threads, one block after the other;
 * max pooling (:func:`convmat.max_pool`, and so :func:`convmat.max_pool_matrix`)
-  gives each thread a block of planes (NumPy's loops release the GIL).
+  gives each thread a block of planes (NumPy's loops release the GIL), and so
+  does its backward (:func:`convmat.max_pool_backward`, scipy.sparse's
+  CSR-to-dense releases it too).
 
 A workspace bound is shared by the threads: together they never hold more.
 """

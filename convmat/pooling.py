@@ -228,6 +228,12 @@ def max_pool_backward(grad_output: ArrayLike, indices: ArrayLike, input_shape: S
     ndarray, shape ``input_shape``
         dtype of ``grad_output`` (integers promote to float64).
 
+    Notes
+    -----
+    Each plane's gradients are added at their switches in the row-major order
+    of ``grad_output``, the order PyTorch adds them in. float16 gradients
+    (a dtype scipy.sparse does not hold) are added in float32 and rounded once.
+
     Examples
     --------
     >>> import numpy as np, convmat as cm
@@ -263,12 +269,11 @@ def max_pool_backward(grad_output: ArrayLike, indices: ArrayLike, input_shape: S
         for start in range(part.start, part.stop, step):
             stop = min(start + step, part.stop)
             block = slice(start * length, stop * length)
-            _check_switch_range(idx[block], plane_size, idx)
-            np.copyto(columns[: block.stop - block.start], idx[block], casting="unsafe")
-            rows = sp.csr_array(
-                (values[block], columns[: block.stop - block.start], _row_starts(stop - start, length, index_dtype)),
-                shape=(stop - start, plane_size),
-            )
+            switches, block_columns = idx[block], columns[: block.stop - block.start]
+            _check_switch_range(switches, plane_size, idx)
+            np.copyto(block_columns, switches, casting="unsafe")
+            row_starts = _row_starts(stop - start, length, index_dtype)
+            rows = sp.csr_array((values[block], block_columns, row_starts), shape=(stop - start, plane_size))
             rows.toarray(out=dx[start:stop])
 
     threads = thread_count(planes, dx.nbytes, BACKWARD_MIN_BYTES_PER_THREAD)
