@@ -86,9 +86,10 @@ BACKWARD_BLOCK_BYTES = 1 << 23
 #: 3-6 MiB of layer B's pool ran slower on two threads, the 8-16 MiB of layer C's faster).
 BACKWARD_MIN_BYTES_PER_THREAD = 1 << 22
 
-#: Switches handled per step of max_unpool's placement: each step adds plane offsets to them in a reused buffer (a fresh
-#: array of all N·C·L global positions cost more in page faults than the scatter itself), zeroes its part of
-#: the result and scatters into it while that part is in cache (measured best between 8 K and 32 K switches).
+#: Switches handled per step of max_unpool's placement: each step adds plane offsets to them in a reused
+#: buffer (a fresh array of all N·C·L global positions cost more in page faults than the scatter itself),
+#: zeroes its part of the result and scatters into it while that part is in cache (measured best between
+#: 8 K and 32 K switches).
 SCATTER_BLOCK = 1 << 14
 
 _scatter_buffers = threading.local()
@@ -261,7 +262,8 @@ def max_pool_backward(grad_output: ArrayLike, indices: ArrayLike, input_shape: S
     values = work.reshape(-1)
     dx = np.empty((planes, plane_size), dtype=work.dtype)
     step = max(1, BACKWARD_BLOCK_BYTES // max(plane_size * dx.itemsize, 1))
-    index_dtype = np.dtype(np.int32 if max(plane_size, step * length) <= np.iinfo(np.int32).max else np.int64)
+    block_size = min(step, planes) * length  # entries of the largest block
+    index_dtype = np.dtype(np.int32 if max(plane_size, block_size) <= np.iinfo(np.int32).max else np.int64)
 
     def run(part: slice) -> None:
         # scipy would check int64 columns for whether int32 holds them (two passes) and copy them: cast them here
