@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 from .config import get_num_threads
 
-__all__ = ["blas_control", "map_blocks", "run_in_threads", "split_range", "thread_count"]
+__all__ = ["blas_control", "map_blocks", "map_plane_blocks", "run_in_threads", "split_range", "thread_count"]
 
 T = TypeVar("T")
 
@@ -113,6 +113,32 @@ def split_range(n: int, parts: int) -> list[slice]:
     parts = max(1, min(parts, n))
     bounds = [n * i // parts for i in range(parts + 1)]
     return [slice(a, b) for a, b in itertools.pairwise(bounds) if b > a]
+
+
+def map_plane_blocks(
+    function: Callable[[slice], object], planes: int, plane_bytes: int, block_bytes: int, min_bytes_per_thread: int
+) -> None:
+    """``function(block)`` for consecutive blocks of ``planes`` planes of about ``block_bytes`` each (at least one).
+
+    The planes are split into one contiguous part per thread (:func:`thread_count`
+    of all ``planes · plane_bytes`` bytes, one thread per ``min_bytes_per_thread``),
+    and each thread calls ``function`` on its part's blocks in order.
+
+    Examples
+    --------
+    >>> seen = []
+    >>> map_plane_blocks(seen.append, 5, 8, 16, 10**9)
+    >>> seen
+    [slice(0, 2, None), slice(2, 4, None), slice(4, 5, None)]
+    """
+    step = max(1, block_bytes // max(plane_bytes, 1))
+
+    def run(part: slice) -> None:
+        for start in range(part.start, part.stop, step):
+            function(slice(start, min(start + step, part.stop)))
+
+    threads = thread_count(planes, planes * plane_bytes, min_bytes_per_thread)
+    map_blocks(run, [(part,) for part in split_range(planes, threads)])
 
 
 # ---------------------------------------------------------------------------

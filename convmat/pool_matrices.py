@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike
 from ._arrays import as_array
 from .geometry import IntOrTuple, PoolGeometry, pool_geometry, pool_problem
 from .padding import pad_spatial
-from .parallel import map_blocks, split_range, thread_count
+from .parallel import map_plane_blocks
 from .pool_patterns import avg_pool_plane_matrix, max_pool_pattern
 from .windows import window_view
 
@@ -84,24 +84,21 @@ def max_pool_switches(x: np.ndarray, geom: PoolGeometry) -> tuple[np.ndarray, np
     padding_can_tie = bool(first_tap.any())  # some windows start in the padding
     values = np.empty((planes, *geom.output_spatial), dtype=x.dtype)
     switches = np.empty(values.shape, dtype=np.int64)
-    step = max(1, POOL_BLOCK_BYTES // max(x.itemsize * prod(geom.input_spatial), 1))
 
-    def run(part: slice) -> None:
-        for start in range(part.start, part.stop, step):
-            block = slice(start, min(start + step, part.stop))
-            block_taps = [view[block] for view in taps]
-            if np.isnan(flat[block]).any():
-                tap = _scan_taps(block_taps, first_tap, values[block])
-            else:
-                tap = _max_then_first_tap(block_taps, tap_dtype, values[block])
-                if padding_can_tie:
-                    # All-(-inf) windows: every tap equals the maximum, the padding too; name the first input element.
-                    np.copyto(tap, first_tap, where=values[block] == -np.inf)
-            np.take(pattern.tap_offset, tap, out=switches[block])
-            switches[block] += pattern.window_origin
+    def pool(block: slice) -> None:
+        block_taps = [view[block] for view in taps]
+        if np.isnan(flat[block]).any():
+            tap = _scan_taps(block_taps, first_tap, values[block])
+        else:
+            tap = _max_then_first_tap(block_taps, tap_dtype, values[block])
+            if padding_can_tie:
+                # All-(-inf) windows: every tap equals the maximum, the padding too; name the first input element.
+                np.copyto(tap, first_tap, where=values[block] == -np.inf)
+        np.take(pattern.tap_offset, tap, out=switches[block])
+        switches[block] += pattern.window_origin
 
-    threads = thread_count(planes, x.nbytes, POOL_MIN_BYTES_PER_THREAD)
-    map_blocks(run, [(part,) for part in split_range(planes, threads)])
+    plane_bytes = x.itemsize * prod(geom.input_spatial)
+    map_plane_blocks(pool, planes, plane_bytes, POOL_BLOCK_BYTES, POOL_MIN_BYTES_PER_THREAD)
     out_shape = (*x.shape[:2], *geom.output_spatial)
     return values.reshape(out_shape), switches.reshape(out_shape)
 

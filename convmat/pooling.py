@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike
 
 from ._arrays import as_array, check_array_shape
 from .geometry import IntOrTuple, check_shape, pool_problem, spatial_dims_of, unpool_output_spatial
-from .parallel import map_blocks, split_range, thread_count
+from .parallel import map_plane_blocks
 from .pool_matrices import averaging_matrix, max_pool_switches, sparse_dtype
 
 __all__ = [
@@ -261,25 +261,21 @@ def max_pool_backward(grad_output: ArrayLike, indices: ArrayLike, input_shape: S
     work = dy.astype(sparse_dtype(dy.dtype), copy=False)
     values = work.reshape(-1)
     dx = np.empty((planes, plane_size), dtype=work.dtype)
-    step = max(1, BACKWARD_BLOCK_BYTES // max(plane_size * dx.itemsize, 1))
-    block_size = min(step, planes) * length  # entries of the largest block
-    index_dtype = np.dtype(np.int32 if max(plane_size, block_size) <= np.iinfo(np.int32).max else np.int64)
 
-    def run(part: slice) -> None:
+    def scatter(block: slice) -> None:
+        entries = slice(block.start * length, block.stop * length)
+        switches = idx[entries]
+        _check_switch_range(switches, plane_size, idx)
         # scipy would check int64 columns for whether int32 holds them (two passes) and copy them: cast them here
-        columns = np.empty(min(step, part.stop - part.start) * length, dtype=index_dtype)
-        for start in range(part.start, part.stop, step):
-            stop = min(start + step, part.stop)
-            block = slice(start * length, stop * length)
-            switches, block_columns = idx[block], columns[: block.stop - block.start]
-            _check_switch_range(switches, plane_size, idx)
-            np.copyto(block_columns, switches, casting="unsafe")
-            row_starts = _row_starts(stop - start, length, index_dtype)
-            rows = sp.csr_array((values[block], block_columns, row_starts), shape=(stop - start, plane_size))
-            rows.toarray(out=dx[start:stop])
+        index_dtype = np.dtype(np.int32 if max(plane_size, switches.size) <= np.iinfo(np.int32).max else np.int64)
+        columns = switches.astype(index_dtype, copy=False)
+        n_rows = block.stop - block.start
+        row_starts = _row_starts(n_rows, length, index_dtype)
+        rows = sp.csr_array((values[entries], columns, row_starts), shape=(n_rows, plane_size))
+        rows.toarray(out=dx[block])
 
-    threads = thread_count(planes, dx.nbytes, BACKWARD_MIN_BYTES_PER_THREAD)
-    map_blocks(run, [(part,) for part in split_range(planes, threads)])
+    plane_bytes = plane_size * dx.itemsize
+    map_plane_blocks(scatter, planes, plane_bytes, BACKWARD_BLOCK_BYTES, BACKWARD_MIN_BYTES_PER_THREAD)
     return dx.reshape(shape).astype(dy.dtype, copy=False)
 
 

@@ -26,6 +26,20 @@ def test_split_range_covers_the_range_in_order(n, parts):
     assert max(sizes) - min(sizes) <= 1
 
 
+PLANE_BLOCK_CASES = [(0, 8, 16), (7, 8, 16), (7, 8, 1), (5, 0, 16), (9, 8, 10**6)]
+
+
+@pytest.mark.parametrize(("planes", "plane_bytes", "block_bytes"), PLANE_BLOCK_CASES)
+def test_map_plane_blocks_covers_the_planes_in_blocks_on_threads(planes, plane_bytes, block_bytes):
+    seen = []
+    with cm.num_threads(3):
+        parallel.map_plane_blocks(seen.append, planes, plane_bytes, block_bytes, 1)
+    blocks = sorted(seen, key=lambda b: b.start)
+    assert [i for b in blocks for i in range(b.start, b.stop)] == list(range(planes))
+    per_block = max(1, block_bytes // max(plane_bytes, 1))
+    assert all(0 < b.stop - b.start <= per_block for b in blocks)
+
+
 def test_map_blocks_keeps_order_and_runs_on_the_pool():
     names = parallel.map_blocks(lambda i: (i, threading.current_thread().name), [(i,) for i in range(4)])
     assert [i for i, _ in names] == [0, 1, 2, 3]
