@@ -17,6 +17,7 @@ spatial dims and return PyTorch's numbers (``F.max_pool{1,2,3}d``,
 
 from __future__ import annotations
 
+import copy
 import inspect
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -29,7 +30,7 @@ from numpy.typing import ArrayLike
 
 from ._arrays import as_array, check_array_shape
 from .geometry import IntOrTuple, check_shape, pool_problem, spatial_dims_of, unpool_output_spatial
-from .parallel import map_plane_blocks
+from .parallel import map_plane_blocks, thread_count
 from .pool_matrices import averaging_matrix, max_pool_switches, sparse_dtype
 
 __all__ = [
@@ -77,10 +78,15 @@ def _largest_unsigned(idx: np.ndarray) -> int:
     return int(idx.view(idx.dtype.str.replace("i", "u")).max())
 
 
-#: Bytes of the result that max_pool_backward fills per scatter: one scipy.sparse array of that many planes,
-#: built in about 20 µs. Blocks of 4-16 MiB and none at all measured alike on layers B and C; smaller blocks
-#: were slower.
-BACKWARD_BLOCK_BYTES = 1 << 23
+#: Bytes of the result that max_pool_backward fills per scatter on one thread: one scipy.sparse array of that
+#: many planes, whose block is zeroed and then added into while it is in cache, so that the result goes to
+#: memory once. Measured on layer B's pool (3.1-6.3 MiB, one thread): 1.2-1.4x faster with blocks of
+#: 200-800 KiB than in one block, the arrays of each block set on a copy of an empty template.
+BACKWARD_BLOCK_BYTES = 1 << 19
+
+#: The same on several threads, where every further block costs its thread a turn at the GIL: layer C's pool
+#: (8-16 MiB) on two threads ran 1.2-2x slower in 512 KiB-2 MiB blocks than in one block per thread.
+BACKWARD_THREAD_BLOCK_BYTES = 1 << 23
 
 #: Result bytes below which a second thread does not pay for itself in max_pool_backward (measured: the
 #: 3-6 MiB of layer B's pool ran slower on two threads, the 8-16 MiB of layer C's faster).
@@ -266,17 +272,29 @@ def max_pool_backward(grad_output: ArrayLike, indices: ArrayLike, input_shape: S
         entries = slice(block.start * length, block.stop * length)
         switches = idx[entries]
         _check_switch_range(switches, plane_size, idx)
-        # scipy would check int64 columns for whether int32 holds them (two passes) and copy them: cast them here
-        index_dtype = np.dtype(np.int32 if max(plane_size, switches.size) <= np.iinfo(np.int32).max else np.int64)
-        columns = switches.astype(index_dtype, copy=False)
+        # int64 switches (max_pool's) are used as they are; other dtypes become int32 where it holds them
+        fits_int32 = max(plane_size, switches.size) <= np.iinfo(np.int32).max
+        index_dtype = np.dtype(np.int32 if fits_int32 and switches.dtype != np.int64 else np.int64)
         n_rows = block.stop - block.start
-        row_starts = _row_starts(n_rows, length, index_dtype)
-        rows = sp.csr_array((values[entries], columns, row_starts), shape=(n_rows, plane_size))
+        # The arrays are set on a copy of an empty CSR array, not passed to the constructor, which would scan
+        # int64 columns (twice) for whether int32 holds them and copy them, and costs 10-20 µs a block.
+        rows = copy.copy(_empty_rows(n_rows, plane_size, values.dtype))
+        rows.data = values[entries]
+        rows.indices = switches.astype(index_dtype, copy=False)
+        rows.indptr = _row_starts(n_rows, length, index_dtype)
         rows.toarray(out=dx[block])
 
     plane_bytes = plane_size * dx.itemsize
-    map_plane_blocks(scatter, planes, plane_bytes, BACKWARD_BLOCK_BYTES, BACKWARD_MIN_BYTES_PER_THREAD)
+    threaded = thread_count(planes, planes * plane_bytes, BACKWARD_MIN_BYTES_PER_THREAD) > 1
+    block_bytes = BACKWARD_THREAD_BLOCK_BYTES if threaded else BACKWARD_BLOCK_BYTES
+    map_plane_blocks(scatter, planes, plane_bytes, block_bytes, BACKWARD_MIN_BYTES_PER_THREAD)
     return dx.reshape(shape).astype(dy.dtype, copy=False)
+
+
+@lru_cache(maxsize=64)
+def _empty_rows(rows: int, columns: int, dtype: np.dtype) -> sp.csr_array:
+    """An empty ``rows × columns`` CSR array: a template to copy (a copy's arrays are then set, not this one's)."""
+    return sp.csr_array((rows, columns), dtype=dtype)
 
 
 @lru_cache(maxsize=64)

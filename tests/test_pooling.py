@@ -73,31 +73,35 @@ def test_max_pool_backward_matches_reference(case, dtype):
     assert_close(dx, max_pool_backward_reference(dy, idx, x.shape))
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("planes_per_block", [1, 2, 5])
 @pytest.mark.parametrize("case", GRID[::3], ids=GRID_IDS[::3])
-def test_max_pool_backward_in_blocks_on_two_threads(case, planes_per_block, monkeypatch):
-    # many blocks (some partial) over two threads, each block one scipy.sparse array of its planes
+def test_max_pool_backward_in_blocks(case, planes_per_block, threads, monkeypatch):
+    # many blocks (some partial) on one thread or over two, each block one scipy.sparse array of its planes
     x, dy = case_data(case)
     plane_bytes = prod(x.shape[2:]) * x.itemsize
     monkeypatch.setattr(pooling, "BACKWARD_BLOCK_BYTES", planes_per_block * plane_bytes)
+    monkeypatch.setattr(pooling, "BACKWARD_THREAD_BLOCK_BYTES", planes_per_block * plane_bytes)
     monkeypatch.setattr(pooling, "BACKWARD_MIN_BYTES_PER_THREAD", 1)
     _, idx = cm.max_pool(x, return_indices=True, **case.kwargs)
-    with cm.num_threads(2):
+    with cm.num_threads(threads):
         dx = cm.max_pool_backward(dy, idx, x.shape)
     assert_close(dx, max_pool_backward_reference(dy, idx, x.shape))
 
 
-def test_max_pool_backward_checks_the_switches_of_every_block(monkeypatch):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_max_pool_backward_checks_the_switches_of_every_block(threads, monkeypatch):
     x = np.arange(96.0).reshape(3, 2, 4, 4)
     _, idx = cm.max_pool(x, 2, return_indices=True)
     monkeypatch.setattr(pooling, "BACKWARD_BLOCK_BYTES", x[0, 0].nbytes)  # one plane per block
+    monkeypatch.setattr(pooling, "BACKWARD_THREAD_BLOCK_BYTES", x[0, 0].nbytes)
     monkeypatch.setattr(pooling, "BACKWARD_MIN_BYTES_PER_THREAD", 1)
     for plane in np.ndindex(3, 2):
         for bad in (-1, 16):
             wrong = idx.copy()
             wrong[(*plane, 1, 0)] = bad
             message = rf"indices must lie in \[0, 16\) .*, got values from {wrong.min()} to {wrong.max()}"
-            with cm.num_threads(2), pytest.raises(ValueError, match=message):
+            with cm.num_threads(threads), pytest.raises(ValueError, match=message):
                 cm.max_pool_backward(np.ones(idx.shape), wrong, x.shape)
 
 
