@@ -268,13 +268,14 @@ def max_pool_backward(grad_output: ArrayLike, indices: ArrayLike, input_shape: S
     values = work.reshape(-1)
     dx = np.empty((planes, plane_size), dtype=work.dtype)
 
+    # int64 switches (max_pool's) are used as they are; other dtypes become int32 where it holds them
+    fits_int32 = max(plane_size, idx.size) <= np.iinfo(np.int32).max
+    index_dtype = np.dtype(np.int32 if fits_int32 and idx.dtype != np.int64 else np.int64)
+
     def scatter(block: slice) -> None:
         entries = slice(block.start * length, block.stop * length)
         switches = idx[entries]
         _check_switch_range(switches, plane_size, idx)
-        # int64 switches (max_pool's) are used as they are; other dtypes become int32 where it holds them
-        fits_int32 = max(plane_size, switches.size) <= np.iinfo(np.int32).max
-        index_dtype = np.dtype(np.int32 if fits_int32 and switches.dtype != np.int64 else np.int64)
         n_rows = block.stop - block.start
         # The arrays are set on a copy of an empty CSR array, not passed to the constructor, which would scan
         # int64 columns (twice) for whether int32 holds them and copy them, and costs 10-20 µs a block.
