@@ -116,13 +116,19 @@ def split_range(n: int, parts: int) -> list[slice]:
 
 
 def map_plane_blocks(
-    function: Callable[[slice], object], planes: int, plane_bytes: int, block_bytes: int, min_bytes_per_thread: int
+    function: Callable[[slice], object],
+    planes: int,
+    plane_bytes: int,
+    block_bytes: int,
+    min_bytes_per_thread: int,
+    threaded_block_bytes: int | None = None,
 ) -> None:
     """``function(block)`` for consecutive blocks of ``planes`` planes of about ``block_bytes`` each (at least one).
 
     The planes are split into one contiguous part per thread (:func:`thread_count`
     of all ``planes · plane_bytes`` bytes, one thread per ``min_bytes_per_thread``),
-    and each thread calls ``function`` on its part's blocks in order.
+    and each thread calls ``function`` on its part's blocks in order. On more than
+    one thread the blocks hold about ``threaded_block_bytes``, if given.
 
     Examples
     --------
@@ -131,13 +137,15 @@ def map_plane_blocks(
     >>> seen
     [slice(0, 2, None), slice(2, 4, None), slice(4, 5, None)]
     """
+    threads = thread_count(planes, planes * plane_bytes, min_bytes_per_thread)
+    if threads > 1 and threaded_block_bytes is not None:
+        block_bytes = threaded_block_bytes
     step = max(1, block_bytes // max(plane_bytes, 1))
 
     def run(part: slice) -> None:
         for start in range(part.start, part.stop, step):
             function(slice(start, min(start + step, part.stop)))
 
-    threads = thread_count(planes, planes * plane_bytes, min_bytes_per_thread)
     map_blocks(run, [(part,) for part in split_range(planes, threads)])
 
 

@@ -30,7 +30,7 @@ from numpy.typing import ArrayLike
 
 from ._arrays import as_array, check_array_shape
 from .geometry import IntOrTuple, check_shape, pool_problem, spatial_dims_of, unpool_output_spatial
-from .parallel import map_plane_blocks, thread_count
+from .parallel import map_plane_blocks
 from .pool_matrices import averaging_matrix, max_pool_switches, sparse_dtype
 
 __all__ = [
@@ -285,10 +285,14 @@ def max_pool_backward(grad_output: ArrayLike, indices: ArrayLike, input_shape: S
         rows.indptr = _row_starts(n_rows, length, index_dtype)
         rows.toarray(out=dx[block])
 
-    plane_bytes = plane_size * dx.itemsize
-    threaded = thread_count(planes, planes * plane_bytes, BACKWARD_MIN_BYTES_PER_THREAD) > 1
-    block_bytes = BACKWARD_THREAD_BLOCK_BYTES if threaded else BACKWARD_BLOCK_BYTES
-    map_plane_blocks(scatter, planes, plane_bytes, block_bytes, BACKWARD_MIN_BYTES_PER_THREAD)
+    map_plane_blocks(
+        scatter,
+        planes,
+        plane_size * dx.itemsize,
+        BACKWARD_BLOCK_BYTES,
+        BACKWARD_MIN_BYTES_PER_THREAD,
+        threaded_block_bytes=BACKWARD_THREAD_BLOCK_BYTES,
+    )
     return dx.reshape(shape).astype(dy.dtype, copy=False)
 
 

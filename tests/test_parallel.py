@@ -40,6 +40,14 @@ def test_map_plane_blocks_covers_the_planes_in_blocks_on_threads(planes, plane_b
     assert all(0 < b.stop - b.start <= per_block for b in blocks)
 
 
+@pytest.mark.parametrize(("threads", "per_block"), [(1, 2), (2, 5)])
+def test_map_plane_blocks_takes_the_threaded_block_size_on_threads(threads, per_block):
+    seen = []
+    with cm.num_threads(threads):
+        parallel.map_plane_blocks(seen.append, 20, 8, 16, 1, threaded_block_bytes=40)
+    assert max(b.stop - b.start for b in seen) == per_block
+
+
 def test_map_blocks_keeps_order_and_runs_on_the_pool():
     names = parallel.map_blocks(lambda i: (i, threading.current_thread().name), [(i,) for i in range(4)])
     assert [i for i, _ in names] == [0, 1, 2, 3]
