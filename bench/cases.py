@@ -375,13 +375,10 @@ SPARSE_CONFIGS = ("C", "D", "F")
 
 
 def clear_pattern_caches() -> None:
-    """Forget every cached ``W`` pattern (the next ``W`` of any geometry rebuilds its indices)."""
-    from convmat import patterns
+    """Forget every cached index pattern (the next ``W`` of any geometry rebuilds its indices)."""
+    import convmat
 
-    for name in ("conv_matrix_pattern", "conv_plane_pattern"):
-        cached = getattr(patterns, name, None)
-        if hasattr(cached, "cache_clear"):
-            cached.cache_clear()
+    convmat.clear_cache()
 
 
 def build_pattern(cfg: Config):

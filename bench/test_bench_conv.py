@@ -35,11 +35,11 @@ def pattern_cache():
 
     def enter(config: str) -> None:
         if current["config"] not in (None, config):
-            convmat.patterns.conv_matrix_pattern.cache_clear()
+            convmat.clear_cache()
         current["config"] = config
 
     yield enter
-    convmat.patterns.conv_matrix_pattern.cache_clear()
+    convmat.clear_cache()
 
 
 @pytest.mark.parametrize(("config", "op", "dtype", "impl"), CASES)

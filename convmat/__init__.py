@@ -1,11 +1,23 @@
-"""convmat: the linear algebra of convolutional networks, explicit and fast."""
+"""convmat: the linear algebra of convolutional networks, explicit and fast.
+
+The submodules :mod:`convmat.identities`, :mod:`convmat.nn` and
+:mod:`convmat.plot` are reachable as attributes (``cm.identities``) and are
+imported on first use, so ``import convmat`` never imports matplotlib.
+"""
+
+import importlib
+from types import ModuleType
 
 __version__ = "0.1.0"
 
+from .cache import CacheInfo, cache_info, clear_cache
 from .config import (
+    get_matrix_limit,
     get_num_threads,
     get_workspace_limit,
+    matrix_limit,
     num_threads,
+    set_matrix_limit,
     set_num_threads,
     set_workspace_limit,
     workspace_limit,
@@ -41,14 +53,43 @@ from .pooling import (
     max_pool_backward,
     max_unpool,
 )
+from .sizes import (
+    MatrixSize,
+    MatrixTooLargeError,
+    avg_pool_matrix_size,
+    conv_matrix_size,
+    max_pool_matrix_size,
+)
+
+#: Submodules loaded on first attribute access (PEP 562).
+_LAZY_SUBMODULES = ("identities", "nn", "plot")
+
+
+def __getattr__(name: str) -> ModuleType:
+    if name in _LAZY_SUBMODULES:
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY_SUBMODULES})
+
 
 __all__ = [
+    "CacheInfo",
+    "MatrixSize",
+    "MatrixTooLargeError",
     "avg_pool",
     "avg_pool1d",
     "avg_pool2d",
     "avg_pool3d",
     "avg_pool_backward",
     "avg_pool_matrix",
+    "avg_pool_matrix_size",
+    "cache_info",
+    "clear_cache",
     "col2im",
     "conv",
     "conv1d",
@@ -56,6 +97,7 @@ __all__ = [
     "conv3d",
     "conv_input_grad",
     "conv_matrix",
+    "conv_matrix_size",
     "conv_operator",
     "conv_output_shape",
     "conv_singular_values",
@@ -67,18 +109,22 @@ __all__ = [
     "conv_transpose_output_shape",
     "conv_weight_grad",
     "format_matrix",
+    "get_matrix_limit",
     "get_num_threads",
     "get_workspace_limit",
     "im2col",
+    "matrix_limit",
     "max_pool",
     "max_pool1d",
     "max_pool2d",
     "max_pool3d",
     "max_pool_backward",
     "max_pool_matrix",
+    "max_pool_matrix_size",
     "max_unpool",
     "num_threads",
     "pool_output_shape",
+    "set_matrix_limit",
     "set_num_threads",
     "set_workspace_limit",
     "symbolic_conv_matrix",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["as_array", "check_array_shape", "result_dtype"]
+__all__ = ["as_array", "check_array_shape", "compute_dtype", "result_dtype"]
 
 
 def as_array(value: ArrayLike, name: str, *, allow_complex: bool = True) -> np.ndarray:
@@ -37,6 +37,20 @@ def as_array(value: ArrayLike, name: str, *, allow_complex: bool = True) -> np.n
 def result_dtype(*arrays: np.ndarray | None) -> np.dtype:
     """``np.result_type`` of the given (already coerced) arrays, ignoring ``None``."""
     return np.result_type(*(a for a in arrays if a is not None))
+
+
+def compute_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype a route computes in for results of ``dtype``: float16 in float32 (rounded once at the end).
+
+    BLAS and scipy.sparse have no float16, and summing in float16 would lose
+    more than the one final rounding; every other dtype computes as it is.
+
+    Examples
+    --------
+    >>> compute_dtype(np.dtype(np.float16)), compute_dtype(np.dtype(np.complex64))
+    (dtype('float32'), dtype('complex64'))
+    """
+    return np.dtype(np.float32) if dtype == np.float16 else dtype
 
 
 def check_array_shape(arr: np.ndarray, expected: tuple[int, ...], name: str, context: str = "") -> None:

@@ -1,4 +1,4 @@
-"""Runtime settings: the workspace bound of the im2col route, and convmat's own threads.
+"""Runtime settings: the workspace bound of the im2col route, the bound on built matrices, and convmat's threads.
 
 The im2col route processes the batch in chunks so that its patch matrices never
 take more than the workspace limit (256 MiB by default), whatever the batch size.
@@ -21,6 +21,13 @@ use (:mod:`convmat.parallel`):
   CSR-to-dense releases it too).
 
 A workspace bound is shared by the threads: together they never hold more.
+
+Every builder of a sparse matrix (:func:`convmat.conv_matrix`, the pooling
+matrices, the sparse route of the convolutions) computes the size of what it
+would build from the geometry first, and refuses a matrix larger than the
+*matrix limit* (2 GiB by default) with :class:`convmat.MatrixTooLargeError`
+before allocating it. The index patterns those builders cache are bounded by a
+quarter of the matrix limit (:func:`convmat.cache_info`).
 """
 
 from __future__ import annotations
@@ -29,12 +36,18 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from .geometry import check_positive_int
+
 __all__ = [
     "CHUNK_TARGET_BYTES",
+    "DEFAULT_MATRIX_BYTES",
     "DEFAULT_WORKSPACE_BYTES",
+    "get_matrix_limit",
     "get_num_threads",
     "get_workspace_limit",
+    "matrix_limit",
     "num_threads",
+    "set_matrix_limit",
     "set_num_threads",
     "set_workspace_limit",
     "workspace_limit",
@@ -43,7 +56,11 @@ __all__ = [
 DEFAULT_WORKSPACE_BYTES = 256 * 2**20
 CHUNK_TARGET_BYTES = 8 * 2**20
 
+#: Default bound on the bytes (data + indices + indptr) of a sparse matrix convmat builds.
+DEFAULT_MATRIX_BYTES = 2 * 2**30
+
 _limit = DEFAULT_WORKSPACE_BYTES
+_matrix_limit = DEFAULT_MATRIX_BYTES
 
 
 def get_workspace_limit() -> int:
@@ -95,6 +112,61 @@ def workspace_limit(nbytes: int) -> Iterator[None]:
         yield
     finally:
         set_workspace_limit(previous)
+
+
+def get_matrix_limit() -> int:
+    """The current bound on the bytes of a sparse matrix convmat builds (2 GiB by default).
+
+    :func:`convmat.conv_matrix`, :func:`convmat.max_pool_matrix`,
+    :func:`convmat.avg_pool_matrix` and the sparse route of the convolutions
+    refuse a matrix whose data, indices and index pointer together would take
+    more, with :class:`convmat.MatrixTooLargeError`, before allocating it.
+
+    Examples
+    --------
+    >>> import convmat as cm
+    >>> cm.get_matrix_limit() == 2 * 2**30
+    True
+    """
+    return _matrix_limit
+
+
+def set_matrix_limit(nbytes: int) -> int:
+    """Set the bound on the bytes of a built sparse matrix; returns the previous one.
+
+    The index-pattern cache is bounded by a quarter of this (:func:`convmat.cache_info`).
+
+    Examples
+    --------
+    >>> import convmat as cm
+    >>> previous = cm.set_matrix_limit(8 * 2**30)
+    >>> cm.get_matrix_limit()
+    8589934592
+    >>> _ = cm.set_matrix_limit(previous)
+    """
+    global _matrix_limit
+    previous, _matrix_limit = _matrix_limit, check_positive_int(nbytes, "nbytes")
+    return previous
+
+
+@contextmanager
+def matrix_limit(nbytes: int) -> Iterator[None]:
+    """Temporarily bound the bytes of built sparse matrices.
+
+    Examples
+    --------
+    >>> import numpy as np, convmat as cm
+    >>> with cm.matrix_limit(2**10):
+    ...     cm.conv_matrix(np.ones((8, 8, 3, 3)), (8, 32, 32))
+    Traceback (most recent call last):
+    ...
+    convmat.sizes.MatrixTooLargeError: conv_matrix: W would be 7200 x 8192 with 518400 stored entries, ...
+    """
+    previous = set_matrix_limit(nbytes)
+    try:
+        yield
+    finally:
+        set_matrix_limit(previous)
 
 
 def chunk_size(batch: int, bytes_per_sample: int, min_samples: int = 1, threads: int = 1) -> int:

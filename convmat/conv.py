@@ -27,9 +27,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import sparse_products
-from ._arrays import as_array, check_array_shape, result_dtype
+from ._arrays import as_array, check_array_shape, compute_dtype, result_dtype
 from .config import chunk_size, get_workspace_limit
-from .conv_matrices import matrix_for_geometry
+from .conv_matrices import ROUTE_WAYS, matrix_for_geometry
 from .geometry import (
     ConvGeometry,
     IntOrTuple,
@@ -43,6 +43,7 @@ from .im2col import fold_patches, patch_bytes, patch_chunks
 from .padding import unpad_adjoint
 from .parallel import run_in_threads
 from .patterns import patch_selection_matrix
+from .sizes import check_matrix_size, patch_selection_size
 
 __all__ = [
     "BACKENDS",
@@ -59,6 +60,9 @@ __all__ = [
 ]
 
 BACKENDS = ("im2col", "sparse")
+
+#: How the sparse route names its ``W`` when refusing one over the matrix limit.
+SPARSE_ROUTE_W = "the sparse route's W"
 
 _T = TypeVar("_T")
 
@@ -190,7 +194,7 @@ def _forward_block(x: np.ndarray, w_g: np.ndarray, geom: ConvGeometry, y: np.nda
 
 def _forward_sparse(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int) -> np.ndarray:
     batch, c_out = x.shape[0], w.shape[0]
-    matrix = matrix_for_geometry(w, geom, groups)
+    matrix = matrix_for_geometry(w, geom, groups, what=SPARSE_ROUTE_W, ways=ROUTE_WAYS)
     # [C_out*L, C_in*S] @ [C_in*S, N] -> [C_out*L, N]
     y = sparse_products.matmul(matrix, x.reshape(batch, matrix.shape[1]).T)
     return y.T.reshape(batch, c_out, *geom.output_spatial)
@@ -275,7 +279,7 @@ def _input_grad_col2im_block(dy: np.ndarray, w_t: np.ndarray, geom: ConvGeometry
 
 def _input_grad_sparse(dy: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int) -> np.ndarray:
     batch, cin = dy.shape[0], w.shape[1] * groups
-    matrix = matrix_for_geometry(w, geom, groups)
+    matrix = matrix_for_geometry(w, geom, groups, what=SPARSE_ROUTE_W, ways=ROUTE_WAYS)
     # [C_in*S, C_out*L] @ [C_out*L, N] -> [C_in*S, N]
     dx = sparse_products.rmatmul(matrix, dy.reshape(batch, matrix.shape[0]).T)
     return dx.T.reshape(batch, cin, *geom.input_spatial)
@@ -284,6 +288,7 @@ def _input_grad_sparse(dy: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups
 def _sparse_patch_chunks(x: np.ndarray, geom: ConvGeometry) -> Iterator[tuple[slice, np.ndarray]]:
     """Patches from the sparse 0/1 patch-selection matrix ``U``, chunk by chunk of the batch."""
     batch, cin = x.shape[:2]
+    check_matrix_size(patch_selection_size(geom), "the sparse route's patch-selection matrix", ways=ROUTE_WAYS)
     select = patch_selection_matrix(geom)
     step = chunk_size(batch, cin * geom.kernel_numel * geom.output_size * x.itemsize)
     for start in range(0, batch, step):
@@ -436,10 +441,11 @@ def conv(
     if b is not None:
         check_array_shape(b, (w.shape[0],), "bias", f"(C_out,) for weight of shape {w.shape}")
     dtype = result_dtype(xa, w, b)
-    y = _FORWARD[backend](xa.astype(dtype, copy=False), w.astype(dtype, copy=False), geom, groups)
+    work = compute_dtype(dtype)
+    y = _FORWARD[backend](xa.astype(work, copy=False), w.astype(work, copy=False), geom, groups)
     if b is not None:
         y += b.reshape((-1,) + (1,) * geom.ndim)
-    return y
+    return y.astype(dtype, copy=False)
 
 
 def conv_input_grad(
@@ -495,7 +501,9 @@ def conv_input_grad(
     )
     dy = _grad_output(grad_output, geom, shape[0], w.shape[0])
     dtype = result_dtype(w, dy)
-    return _INPUT_GRAD[backend](dy.astype(dtype, copy=False), w.astype(dtype, copy=False), geom, groups)
+    work = compute_dtype(dtype)
+    dx = _INPUT_GRAD[backend](dy.astype(work, copy=False), w.astype(work, copy=False), geom, groups)
+    return dx.astype(dtype, copy=False)
 
 
 def conv_weight_grad(
@@ -544,7 +552,9 @@ def conv_weight_grad(
     )
     dy = _grad_output(grad_output, geom, xa.shape[0], wshape[0])
     dtype = result_dtype(xa, dy)
-    return _WEIGHT_GRAD[backend](xa.astype(dtype, copy=False), dy.astype(dtype, copy=False), wshape, geom, groups)
+    work = compute_dtype(dtype)
+    dw = _WEIGHT_GRAD[backend](xa.astype(work, copy=False), dy.astype(work, copy=False), wshape, geom, groups)
+    return dw.astype(dtype, copy=False)
 
 
 def conv_transpose(
@@ -608,15 +618,16 @@ def conv_transpose(
     c_out = w.shape[1] * groups
     if b is not None:
         check_array_shape(b, (c_out,), "bias", f"(C_out,) for weight of shape {w.shape} and groups={groups}")
+    work = compute_dtype(dtype)
     if geom is None:
-        y = np.zeros((xa.shape[0], c_out, *zero_tail), dtype=dtype)
+        y = np.zeros((xa.shape[0], c_out, *zero_tail), dtype=work)
     else:
-        y = _INPUT_GRAD[backend](xa.astype(dtype, copy=False), w.astype(dtype, copy=False), geom, groups)
+        y = _INPUT_GRAD[backend](xa.astype(work, copy=False), w.astype(work, copy=False), geom, groups)
         if any(zero_tail):
             y = np.pad(y, [(0, 0), (0, 0), *((0, t) for t in zero_tail)])
     if b is not None:
         y += b.reshape((-1,) + (1,) * len(zero_tail))
-    return y
+    return y.astype(dtype, copy=False)
 
 
 def _rank_checked(function: Callable, n: int, weight_layout: str, example: tuple[str, str, tuple]) -> Callable:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import numbers
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -25,6 +26,7 @@ __all__ = [
     "ConvGeometry",
     "PoolGeometry",
     "check_conv_channels",
+    "check_positive_int",
     "check_shape",
     "conv_geometry",
     "conv_output_shape",
@@ -48,6 +50,25 @@ PADDING_MODES = ("zeros", "circular", "reflect", "replicate")
 IntOrTuple = int | Sequence[int]
 Padding = int | Sequence[int] | str
 Pads = tuple[tuple[int, int], ...]
+
+
+def check_positive_int(value: object, name: str) -> int:
+    """``value`` as a positive int: ``TypeError`` unless it is an integer (bool is not), ``ValueError`` if ``<= 0``.
+
+    Examples
+    --------
+    >>> check_positive_int(3, "n")
+    3
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a positive int, got {value!r}")
+    try:
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{name} must be a positive int, got {value!r}") from None
+    if number <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return number
 
 
 def _as_int(value: object, name: str) -> int:

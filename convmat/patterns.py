@@ -23,11 +23,11 @@ entry
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import scipy.sparse as sp
 
+from .cache import cached_pattern
 from .geometry import ConvGeometry
 
 __all__ = [
@@ -45,7 +45,7 @@ def _readonly(*arrays: np.ndarray) -> None:
         a.flags.writeable = False
 
 
-@lru_cache(maxsize=256)
+@cached_pattern
 def padding_source_index(size: int, low: int, high: int, mode: str) -> np.ndarray:
     """Input index read by each position of a padded axis (``-1`` for a zero).
 
@@ -120,7 +120,7 @@ class ConvPlanePattern:
         return sp.csr_array((ones, (self.tap_entry, self.tap_kernel)), shape=(self.nnz, self.geometry.kernel_numel))
 
 
-@lru_cache(maxsize=64)
+@cached_pattern
 def conv_plane_pattern(geom: ConvGeometry) -> ConvPlanePattern:
     """The cached :class:`ConvPlanePattern` of a geometry.
 
@@ -201,7 +201,7 @@ class ConvMatrixPattern:
         return self.plane.entry_kernel is None
 
 
-@lru_cache(maxsize=8)
+@cached_pattern
 def conv_matrix_pattern(geom: ConvGeometry, c_in: int, c_out: int, groups: int) -> ConvMatrixPattern:
     """The cached :class:`ConvMatrixPattern` for a geometry and channel layout.
 
@@ -246,7 +246,7 @@ def conv_matrix_pattern(geom: ConvGeometry, c_in: int, c_out: int, groups: int) 
     return ConvMatrixPattern(plane, shape, indptr, indices, data_index, c_out, cin_g)
 
 
-@lru_cache(maxsize=16)
+@cached_pattern
 def patch_selection_matrix(geom: ConvGeometry) -> sp.csr_array:
     """The 0/1 matrix ``U`` that maps one input plane to its patches (im2col as a matrix).
 

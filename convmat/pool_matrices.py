@@ -25,6 +25,7 @@ from .geometry import IntOrTuple, PoolGeometry, pool_geometry, pool_problem
 from .padding import pad_spatial
 from .parallel import map_plane_blocks
 from .pool_patterns import avg_pool_plane_matrix, max_pool_pattern
+from .sizes import avg_pool_geometry_size, check_matrix_size, pool_geometry_size
 from .windows import window_view
 
 __all__ = ["averaging_matrix", "avg_pool_matrix", "max_pool_matrix", "max_pool_switches", "sparse_dtype"]
@@ -140,6 +141,7 @@ def max_pool_matrix(
     padding: IntOrTuple = 0,
     dilation: IntOrTuple = 1,
     ceil_mode: bool = False,
+    max_bytes: int | None = None,
 ) -> sp.csr_array:
     """The 0/1 selection matrix ``S`` of max pooling ``x``: ``y = S·x``, ``dx = Sᵀ·dy``.
 
@@ -153,12 +155,21 @@ def max_pool_matrix(
         Real input, 1 to 3 spatial dims (complex raises ``TypeError``).
     kernel_size, stride, padding, dilation, ceil_mode
         As in :func:`convmat.max_pool`.
+    max_bytes : int, optional
+        Refuse an ``S`` larger than this many bytes (data + indices + indptr);
+        by default :func:`convmat.get_matrix_limit`. Its size, one entry per
+        output element, is :func:`convmat.max_pool_matrix_size`.
 
     Returns
     -------
     scipy.sparse.csr_array, shape (N*C*prod(out), N*C*prod(spatial))
         Entries of the input's dtype (float32 stays float32, float16 becomes
         float32, integers give float64); int32 indices unless they overflow.
+
+    Raises
+    ------
+    convmat.MatrixTooLargeError
+        If ``S`` would take more than ``max_bytes``, before pooling.
 
     See Also
     --------
@@ -181,6 +192,8 @@ def max_pool_matrix(
     """
     xa = as_array(x, "x", allow_complex=False)
     geom = pool_problem(xa.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    size = pool_geometry_size(geom, xa.shape[0] * xa.shape[1], sparse_dtype(xa.dtype))
+    check_matrix_size(size, "max_pool_matrix: S", max_bytes)
     _, switches = max_pool_switches(xa, geom)
     planes = xa.shape[0] * xa.shape[1]
     plane_in = prod(geom.input_spatial)
@@ -197,11 +210,19 @@ def max_pool_matrix(
     return matrix
 
 
-def averaging_matrix(geom: PoolGeometry, count_include_pad: bool, dtype: np.dtype) -> sp.csr_array:
+def averaging_matrix(
+    geom: PoolGeometry,
+    count_include_pad: bool,
+    dtype: np.dtype,
+    max_bytes: int | None = None,
+    what: str = "average pooling's plane matrix A",
+) -> sp.csr_array:
     """The plane averaging matrix of a validated geometry, with entries of ``sparse_dtype(dtype)``.
 
     Shares the cached, read-only index arrays (and, for float64, the data).
+    Refuses, like the builders, a matrix over ``max_bytes`` (default: the matrix limit).
     """
+    check_matrix_size(avg_pool_geometry_size(geom), what, max_bytes)
     matrix = avg_pool_plane_matrix(geom, bool(count_include_pad))
     return matrix.astype(sparse_dtype(dtype), copy=False)
 
@@ -213,6 +234,7 @@ def avg_pool_matrix(
     padding: IntOrTuple = 0,
     ceil_mode: bool = False,
     count_include_pad: bool = True,
+    max_bytes: int | None = None,
 ) -> sp.csr_array:
     """The fixed averaging matrix ``A`` of one plane: ``y_plane = A·x_plane``, ``dx_plane = Aᵀ·dy_plane``.
 
@@ -234,6 +256,9 @@ def avg_pool_matrix(
         inside the input or its low padding.
     count_include_pad : bool
         Whether zero padding counts in the divisor.
+    max_bytes : int, optional
+        Refuse an ``A`` larger than this many bytes; by default
+        :func:`convmat.get_matrix_limit` (see :func:`convmat.avg_pool_matrix_size`).
 
     Returns
     -------
@@ -250,4 +275,4 @@ def avg_pool_matrix(
            [0. , 0.5, 0.5]])
     """
     geom = pool_geometry(input_spatial, kernel_size, stride, padding, 1, ceil_mode)
-    return avg_pool_plane_matrix(geom, bool(count_include_pad)).copy()
+    return averaging_matrix(geom, count_include_pad, np.dtype(np.float64), max_bytes, "avg_pool_matrix: A").copy()

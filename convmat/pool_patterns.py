@@ -11,12 +11,12 @@ Everything returned here is cached and read-only; callers must not mutate it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from math import prod
 
 import numpy as np
 import scipy.sparse as sp
 
+from .cache import cached_pattern
 from .geometry import PoolGeometry
 
 __all__ = ["MaxPoolPattern", "avg_pool_plane_matrix", "max_pool_pattern"]
@@ -56,7 +56,7 @@ class MaxPoolPattern:
     first_tap: np.ndarray
 
 
-@lru_cache(maxsize=64)
+@cached_pattern
 def max_pool_pattern(geom: PoolGeometry) -> MaxPoolPattern:
     """The cached :class:`MaxPoolPattern` of a geometry (one small table per spatial dim).
 
@@ -110,7 +110,7 @@ def _window_rows_1d(
     return sp.csr_array((ones, indices, indptr), shape=(out, size)), divisor
 
 
-@lru_cache(maxsize=64)
+@cached_pattern
 def avg_pool_plane_matrix(geom: PoolGeometry, count_include_pad: bool) -> sp.csr_array:
     """The cached float64 averaging matrix ``A`` of one plane, ``(prod(out), prod(in))``.
 

@@ -21,7 +21,6 @@ import copy
 import inspect
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from functools import lru_cache
 from math import prod
 
 import numpy as np
@@ -29,6 +28,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
 from ._arrays import as_array, check_array_shape
+from .cache import cached_pattern
 from .geometry import IntOrTuple, check_shape, pool_problem, spatial_dims_of, unpool_output_spatial
 from .parallel import map_plane_blocks
 from .pool_matrices import averaging_matrix, max_pool_switches, sparse_dtype
@@ -101,7 +101,7 @@ SCATTER_BLOCK = 1 << 14
 _scatter_buffers = threading.local()
 
 
-@lru_cache(maxsize=64)
+@cached_pattern
 def _plane_offsets(planes: int, length: int, plane_size: int) -> np.ndarray:
     """``[0]*length + [plane_size]*length + ...``: where each of ``planes`` planes starts, per switch (read-only)."""
     offsets = np.repeat(np.arange(planes, dtype=np.int64) * plane_size, length)
@@ -296,13 +296,13 @@ def max_pool_backward(grad_output: ArrayLike, indices: ArrayLike, input_shape: S
     return dx.reshape(shape).astype(dy.dtype, copy=False)
 
 
-@lru_cache(maxsize=64)
+@cached_pattern
 def _empty_rows(rows: int, columns: int, dtype: np.dtype) -> sp.csr_array:
     """An empty ``rows × columns`` CSR array: a template to copy (a copy's arrays are then set, not this one's)."""
     return sp.csr_array((rows, columns), dtype=dtype)
 
 
-@lru_cache(maxsize=64)
+@cached_pattern
 def _row_starts(rows: int, length: int, dtype: np.dtype) -> np.ndarray:
     """``[0, length, 2·length, ...]``: the CSR row pointer of ``rows`` rows of ``length`` entries (read-only)."""
     starts = np.arange(rows + 1, dtype=dtype) * dtype.type(length)
