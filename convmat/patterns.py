@@ -262,7 +262,16 @@ def patch_selection_matrix(geom: ConvGeometry) -> sp.csr_array:
     [[1, 0, 0], [0, 1, 0], [0, 1, 0], [0, 0, 1]]
     """
     plane = conv_plane_pattern(geom)
-    rows = plane.tap_kernel * geom.output_size + plane.tap_out
-    ones = np.ones(rows.size, dtype=np.int8)
+    rows = plane.tap_kernel * geom.output_size + plane.tap_out  # distinct: one tap per (k, o)
     shape = (geom.kernel_numel * geom.output_size, geom.input_size)
-    return sp.csr_array((ones, (rows, plane.tap_in)), shape=shape)
+    index_dtype = sp.get_index_dtype(maxval=max(rows.size, *shape))
+    order = np.argsort(rows, kind="stable")
+    indptr = np.zeros(shape[0] + 1, dtype=index_dtype)
+    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
+    indices = plane.tap_in[order].astype(index_dtype)
+    ones = np.ones(rows.size, dtype=np.int8)
+    _readonly(ones, indices, indptr)
+    matrix = sp.csr_array((ones, indices, indptr), shape=shape, copy=False)
+    matrix.has_sorted_indices = True
+    matrix.has_canonical_format = True
+    return matrix
