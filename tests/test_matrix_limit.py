@@ -46,7 +46,8 @@ def test_the_resnet_layer_is_refused_before_anything_is_allocated():
     peak, error = _peak_of(lambda: cm.conv_matrix(w, RESNET_X))
     assert peak < 4 * MIB
     message = str(error)
-    for part in ("746496 x 802816", "1719926784", "19.22 GiB", "2.00 GiB", "conv_operator", "matrix_limit", "max_bytes"):
+    parts = ("746496 x 802816", "1719926784", "19.22 GiB", "2.00 GiB", "conv_operator", "matrix_limit", "max_bytes")
+    for part in parts:
         assert part in message
     assert isinstance(error, ValueError)
     assert isinstance(error, MemoryError)
@@ -246,7 +247,8 @@ def test_float16_stays_float16_on_every_route(backend):
     }
     for name, value in got.items():
         assert value.dtype == np.float16, name
-        np.testing.assert_allclose(value, exact[name].astype(np.float16), rtol=2e-3, atol=2e-3 * np.abs(exact[name]).max())
+        scale = np.abs(exact[name]).max()
+        np.testing.assert_allclose(value, exact[name].astype(np.float16), rtol=2e-3, atol=2e-3 * scale)
 
 
 def test_float16_pooling_and_patches():
