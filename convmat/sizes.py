@@ -363,6 +363,14 @@ def avg_pool_geometry_size(geom: PoolGeometry) -> MatrixSize:
     return csr_size((prod(geom.output_spatial), prod(geom.input_spatial)), avg_pool_plane_nnz(geom), np.float64)
 
 
+def _readable(nbytes: int) -> str:
+    """Bytes in GiB from 1 GiB on, else in MiB (or KiB): ``19.22 GiB``, ``24.00 MiB``."""
+    for unit, name in ((GIB, "GiB"), (2**20, "MiB")):
+        if nbytes >= unit:
+            return f"{nbytes / unit:.2f} {name}"
+    return f"{nbytes / 1024:.2f} KiB"
+
+
 def check_matrix_size(size: MatrixSize, what: str, max_bytes: int | None = None, *, ways: str = "") -> None:
     """Raise :class:`MatrixTooLargeError` when ``size`` is over ``max_bytes`` (default: the matrix limit).
 
@@ -375,7 +383,7 @@ def check_matrix_size(size: MatrixSize, what: str, max_bytes: int | None = None,
     >>> check_matrix_size(csr_size((4, 16), 36, "float64"), "W", max_bytes=100)
     Traceback (most recent call last):
     ...
-    convmat.sizes.MatrixTooLargeError: W would be 4 x 16 with 36 stored entries, 0.00 GiB (452 bytes), ...
+    convmat.sizes.MatrixTooLargeError: W would be 4 x 16 with 36 stored entries, 0.44 KiB (452 bytes), ...
     """
     if max_bytes is None:
         bound = get_matrix_limit()
@@ -387,8 +395,8 @@ def check_matrix_size(size: MatrixSize, what: str, max_bytes: int | None = None,
         return
     rows, cols = size.shape
     raise MatrixTooLargeError(
-        f"{what} would be {rows} x {cols} with {size.nnz} stored entries, {size.gib:.2f} GiB ({size.nbytes} bytes), "
-        f"over {source} of {bound / GIB:.2f} GiB ({bound} bytes). Nothing was allocated. Ways on: "
+        f"{what} would be {rows} x {cols} with {size.nnz} stored entries, {_readable(size.nbytes)} "
+        f"({size.nbytes} bytes), over {source} of {_readable(bound)} ({bound} bytes). Nothing was allocated. Ways on: "
         f"{ways}convmat.conv_operator applies the same map without building it; "
         f"convmat.matrix_limit(nbytes) (a context manager) or convmat.set_matrix_limit(nbytes) raise the bound; "
         f"max_bytes= raises it for one call of a builder."

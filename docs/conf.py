@@ -35,6 +35,7 @@ extensions = [
     "numpydoc",
     "matplotlib.sphinxext.plot_directive",
     "convmat_doccheck",
+    "convmat_sizes",
 ]
 
 source_suffix = {".md": "markdown"}

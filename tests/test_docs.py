@@ -35,13 +35,15 @@ def _doccheck():
 
 
 def _documented_objects() -> set[str]:
-    """Fully qualified names of the ``autofunction`` entries of the API pages."""
+    """Fully qualified names of the ``autofunction``/``autoclass``/``autoexception`` entries of the API pages."""
     names = set()
-    directive = re.compile(r"^\s*\.\. (currentmodule|module|automodule|autofunction)::\s*(\S+)", re.MULTILINE)
+    directive = re.compile(
+        r"^\s*\.\. (currentmodule|module|automodule|autofunction|autoclass|autoexception)::\s*(\S+)", re.MULTILINE
+    )
     for page in sorted(API.glob("*.md")):
         current = None
         for kind, target in directive.findall(page.read_text(encoding="utf-8")):
-            if kind != "autofunction":
+            if not kind.startswith("auto") or kind == "automodule":
                 current = target
             elif target.startswith("convmat."):
                 names.add(target)
