@@ -18,14 +18,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .conv_matrices import conv_matrix
+from .conv_matrices import conv_matrix, conv_matrix_block
 from .demo import run_demo
-from .inspect import format_matrix, symbolic_conv_matrix
+from .geometry import conv_problem
+from .inspect import _format_shown, _shown, _symbolic_block, symbolic_conv_matrix
+from .sizes import conv_matrix_size
 
 if TYPE_CHECKING:
     from .nn.digits import DigitsRun
 
 PROG = "python -m convmat"
+
+#: ``show --png`` draws a W of at most this many entries (rows x columns), e.g. 2000 x 2000: a picture
+#: of a larger matrix has more cells than pixels.
+MAX_PICTURE_ENTRIES = 4_000_000
 
 
 class _Parser(argparse.ArgumentParser):
@@ -81,7 +87,9 @@ def _parser() -> argparse.ArgumentParser:
         "show",
         help="print the convolution matrix W (symbols by default)",
         description="Print the convolution matrix W of one input plane: kernel taps as symbols "
-        "k11 … (1-based, C order), 0 for structural zeros.",
+        "k11 … (1-based, C order), 0 for structural zeros. Beyond --max-size rows/columns only the "
+        "first and last ones are printed, and only those are computed: W itself is never built "
+        "(except for --png), so any layer size prints at once.",
     )
     show.add_argument("--input", type=_dims, required=True, metavar="HxW", help="input spatial size, e.g. 4x4")
     show.add_argument("--kernel", type=_dims, required=True, metavar="KxK", help="kernel size, e.g. 3x3")
@@ -104,7 +112,12 @@ def _parser() -> argparse.ArgumentParser:
         help="input and output channels, CIN or CINxCOUT (default 1x1); more than one prints numbers",
     )
     show.add_argument("--numeric", action="store_true", help="print numbers: kernel values 1, 2, … instead of symbols")
-    show.add_argument("--png", metavar="FILE", help="also save a picture of W (needs matplotlib)")
+    show.add_argument(
+        "--png",
+        metavar="FILE",
+        help=f"also save a picture of W (needs matplotlib; builds the whole W, so only for W of at most "
+        f"{MAX_PICTURE_ENTRIES:,} entries, rows x columns, e.g. 2000 x 2000)",
+    )
     show.add_argument("--max-size", type=int, default=48, metavar="N", help="elide beyond N rows/columns (default 48)")
 
     demo = commands.add_parser(
@@ -161,18 +174,37 @@ def _show(args: argparse.Namespace) -> int:
     channels = args.channels * 2 if len(args.channels) == 1 else args.channels
     if len(channels) != 2:
         raise ValueError(f"--channels takes CIN or CINxCOUT, got {args.channels}")
-    if args.numeric or channels != (1, 1):
-        c_in, c_out = channels
-        weight = np.arange(1.0, 1 + c_out * c_in * prod(kernel)).reshape(c_out, c_in, *kernel)
-        matrix = conv_matrix(weight, (c_in, *args.input), **geometry)
+    c_in, c_out = channels
+    weight_shape = (c_out, c_in, *kernel)
+    geom, _ = conv_problem((c_in, *args.input), weight_shape, **geometry, batched=False, input_name="input_shape")
+    size = conv_matrix_size(weight_shape, (c_in, *args.input), **geometry)
+    rows, cols = size.shape
+    if args.png and rows * cols > MAX_PICTURE_ENTRIES:
+        raise ValueError(
+            f"--png draws W of at most {MAX_PICTURE_ENTRIES} entries (rows x columns); this W is {rows} x {cols}: "
+            "leave out --png to print it, or pick a smaller --input or --channels for the picture"
+        )
+    symbolic = not args.numeric and channels == (1, 1)
+    # Only the rows and columns the text shows are computed, never the whole W.
+    row_idx, col_idx = _shown(rows, args.max_size), _shown(cols, args.max_size)
+    if symbolic:
+        shown = _symbolic_block(geom, np.array(row_idx, dtype=np.intp), np.array(col_idx, dtype=np.intp))
     else:
-        matrix = symbolic_conv_matrix(args.input, kernel, **geometry)
-    rows, cols = matrix.shape
-    print(f"W: {rows} x {cols} (output {rows} values from input {cols} values)")
-    print(format_matrix(matrix, max_rows=args.max_size, max_cols=args.max_size))
+        # the kernel numbered 1, 2, … in C order, evaluated only where the shown entries need it
+        def numbered(co: np.ndarray, ci: np.ndarray, k: np.ndarray) -> np.ndarray:
+            return 1.0 + (co * c_in + ci) * prod(kernel) + k
+
+        shown = conv_matrix_block(numbered, geom, 1, row_idx, col_idx, weight_shape=weight_shape)
+    print(f"W: {rows} x {cols} (output {rows} values from input {cols} values), {size.nnz} stored entries")
+    print(_format_shown(shown, (rows, cols), max_rows=args.max_size, max_cols=args.max_size))
     if args.png:
         from .plot import plot_matrix
 
+        if symbolic:
+            matrix = symbolic_conv_matrix(args.input, kernel, **geometry)
+        else:
+            weight = np.arange(1.0, 1 + c_out * c_in * prod(kernel)).reshape(weight_shape)
+            matrix = conv_matrix(weight, (c_in, *args.input), **geometry)
         ax = plot_matrix(
             matrix, title=f"W: input {'x'.join(map(str, args.input))}, kernel {'x'.join(map(str, kernel))}"
         )

@@ -9,7 +9,7 @@ mode ``W`` is the exact Jacobian of the convolution with respect to its input.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike
 
 from ._arrays import as_array
 from .geometry import ConvGeometry, IntOrTuple, Padding, check_shape, conv_problem
-from .patterns import conv_matrix_pattern
+from .patterns import conv_matrix_pattern, padding_source_index
 from .sizes import check_matrix_size, geometry_matrix_size, matrix_dtype
 
 __all__ = ["conv_matrix", "conv_matrix_block", "matrix_for_geometry"]
@@ -210,9 +210,9 @@ def conv_matrix_block(
     >>> # 256 -> 256 channels on 56x56: W would be 802816 x 802816; two of its rows, four columns
     >>> geom = conv_geometry((56, 56), 3, padding=1)
     >>> numbered = lambda co, ci, k: 1.0 + (co * 256 + ci) * 9 + k
-    >>> conv_matrix_block(numbered, geom, 1, [0, 802815], [0, 1, 802814, 802815], weight_shape=(256, 256, 3, 3))
-    array([[5.000000e+00, 6.000000e+00, 0.000000e+00, 0.000000e+00],
-           [0.000000e+00, 0.000000e+00, 5.898200e+05, 5.898210e+05]])
+    >>> block = conv_matrix_block(numbered, geom, 1, [0, -1], [0, 1, -2, -1], weight_shape=(256, 256, 3, 3))
+    >>> block.tolist()
+    [[5.0, 6.0, 0.0, 0.0], [0.0, 0.0, 589819.0, 589820.0]]
     """
     if callable(weight):
         if weight_shape is None:

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from .geometry import IntOrTuple, Padding, conv_geometry
+from .conv_matrices import _block_reads
+from .geometry import ConvGeometry, IntOrTuple, Padding, conv_geometry
 from .patterns import conv_plane_pattern
 
 __all__ = ["MAX_SYMBOLIC_ENTRIES", "format_matrix", "kernel_labels", "symbolic_conv_matrix"]
@@ -83,14 +84,42 @@ def symbolic_conv_matrix(
         entry_labels = labels[plane.entry_kernel]
     else:
         # Folded padding: an entry sums the taps that read the same input element.
-        order = np.lexsort((plane.tap_kernel, plane.tap_entry))
-        groups = np.split(labels[plane.tap_kernel[order]], np.flatnonzero(np.diff(plane.tap_entry[order])) + 1)
-        entry_labels = np.array(["+".join(g) for g in groups])
+        entry_labels = _summed_labels(labels, plane.tap_entry, plane.tap_kernel)
     width = max((len(s) for s in entry_labels), default=1)
     matrix = np.full((geom.output_size, geom.input_size), "0", dtype=f"<U{width}")
     rows = np.repeat(np.arange(geom.output_size), plane.row_lengths)
     matrix[rows, plane.indices] = entry_labels
     return matrix
+
+
+def _summed_labels(labels: np.ndarray, tap_entry: np.ndarray, tap_kernel: np.ndarray) -> np.ndarray:
+    """Label of each entry that sums taps: its taps' labels in kernel order, joined with ``+`` (``"k11+k13"``).
+
+    ``tap_entry`` and ``tap_kernel`` give each tap's entry and kernel tap; the
+    result holds one label per distinct entry, in increasing entry order.
+    """
+    if tap_entry.size == 0:
+        return np.array([], dtype=labels.dtype)
+    order = np.lexsort((tap_kernel, tap_entry))
+    groups = np.split(labels[tap_kernel[order]], np.flatnonzero(np.diff(tap_entry[order])) + 1)
+    return np.array(["+".join(g) for g in groups])
+
+
+def _symbolic_block(geom: ConvGeometry, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``symbolic_conv_matrix(...)[np.ix_(rows, cols)]`` for the geometry, built for those rows and columns only.
+
+    ``rows`` are output positions and ``cols`` input positions (flat, in range).
+    Time and memory grow with ``len(rows) * len(cols) * prod(kernel)``, not with
+    the size of the plane.
+    """
+    rows, cols = np.asarray(rows, dtype=np.intp), np.asarray(cols, dtype=np.intp)
+    r, c, k = np.nonzero(_block_reads(geom, rows, cols))
+    cell = r * cols.size + c
+    cell_labels = _summed_labels(kernel_labels(geom.kernel_size), cell, k)
+    width = max((len(s) for s in cell_labels), default=1)
+    block = np.full((rows.size, cols.size), "0", dtype=f"<U{width}")
+    block.flat[np.unique(cell)] = cell_labels
+    return block
 
 
 def _cell_text(matrix: np.ndarray, precision: int) -> np.ndarray:
@@ -144,11 +173,30 @@ def format_matrix(M, precision: int = 4, max_rows: int | None = 40, max_cols: in
             matrix = matrix[None, :]
         if matrix.ndim != 2:
             raise ValueError(f"M must be a matrix (1-d or 2-d), got shape {matrix.shape}")
-    row_idx = _kept(matrix.shape[0], max_rows)
-    col_idx = _kept(matrix.shape[1], max_cols)
-    rows = [i for i in row_idx if i >= 0]
-    cols = [j for j in col_idx if j >= 0]
+    rows = _shown(matrix.shape[0], max_rows)
+    cols = _shown(matrix.shape[1], max_cols)
     shown = matrix[rows][:, cols].toarray() if sp.issparse(matrix) else matrix[np.ix_(rows, cols)]
+    return _format_shown(shown, matrix.shape, precision, max_rows, max_cols)
+
+
+def _format_shown(
+    shown: np.ndarray,
+    shape: tuple[int, int],
+    precision: int = 4,
+    max_rows: int | None = 40,
+    max_cols: int | None = 40,
+) -> str:
+    """The text :func:`format_matrix` prints for a matrix of ``shape``, from only the entries it shows.
+
+    ``shown`` is the dense block of rows ``_shown(shape[0], max_rows)`` and
+    columns ``_shown(shape[1], max_cols)`` of the matrix; the rest is elided,
+    so the matrix itself need never exist.
+    """
+    row_idx = _kept(shape[0], max_rows)
+    col_idx = _kept(shape[1], max_cols)
+    expected = (sum(i >= 0 for i in row_idx), sum(j >= 0 for j in col_idx))
+    if shown.shape != expected:
+        raise ValueError(f"the shown entries of a {shape[0]} x {shape[1]} matrix are {expected}, got {shown.shape}")
     text = _insert_ellipses(_cell_text(shown, precision), row_idx, col_idx)
     widths = [max((len(s) for s in column), default=0) for column in text.T]
     return "\n".join(" ".join(s.rjust(w) for s, w in zip(row, widths, strict=True)) for row in text)
@@ -160,6 +208,11 @@ def _kept(n: int, limit: int | None) -> list[int]:
         return list(range(n))
     head = (limit + 1) // 2
     return [*range(head), -1, *range(n - (limit - head), n)]
+
+
+def _shown(n: int, limit: int | None) -> list[int]:
+    """The indices :func:`format_matrix` shows along an axis of length ``n`` (``_kept`` without the ellipsis)."""
+    return [i for i in _kept(n, limit) if i >= 0]
 
 
 def _insert_ellipses(text: np.ndarray, row_idx: list[int], col_idx: list[int]) -> np.ndarray:
