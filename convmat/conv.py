@@ -18,7 +18,6 @@ Both give the same numbers, which equal PyTorch's ``F.conv{1,2,3}d`` and
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterator, Sequence
 from math import prod
 from typing import TypeVar
@@ -28,6 +27,7 @@ from numpy.typing import ArrayLike
 
 from . import sparse_products
 from ._arrays import as_array, check_array_shape, compute_dtype, result_dtype
+from ._rank import rank_specific, spatial_names
 from .config import chunk_size, get_workspace_limit
 from .conv_matrices import ROUTE_WAYS, matrix_for_geometry
 from .geometry import (
@@ -437,7 +437,7 @@ def conv(
     _check_backend(backend)
     xa, w = as_array(x, "x"), as_array(weight, "weight")
     b = None if bias is None else as_array(bias, "bias")
-    geom, groups = conv_problem(xa.shape, w.shape, stride, padding, dilation, groups, padding_mode)
+    geom, groups = conv_problem(xa.shape, w.shape, stride, padding, dilation, groups, padding_mode, function="conv")
     if b is not None:
         check_array_shape(b, (w.shape[0],), "bias", f"(C_out,) for weight of shape {w.shape}")
     dtype = result_dtype(xa, w, b)
@@ -630,47 +630,40 @@ def conv_transpose(
     return y.astype(dtype, copy=False)
 
 
-def _rank_checked(function: Callable, n: int, weight_layout: str, example: tuple[str, str, tuple]) -> Callable:
-    name = f"{function.__name__}{n}d"
-
-    def wrapper(x: ArrayLike, weight: ArrayLike, *args, **kwargs) -> np.ndarray:
-        w = as_array(weight, "weight")
-        if w.ndim != n + 2:
-            raise ValueError(
-                f"{name} needs weight of shape {weight_layout} with {n} spatial dim(s), got weight of shape {w.shape}"
-            )
-        xa = as_array(x, "x")
-        if xa.ndim != n + 2:
-            raise ValueError(f"{name} needs x of shape (N, C, *spatial) with {n} spatial dim(s), got {xa.shape}")
-        return function(xa, w, *args, **kwargs)
-
-    spatial = ", ".join((("L",), ("H", "W"), ("D", "H", "W"))[n - 1])
-    x_shape, w_shape, result = example
-    wrapper.__name__ = wrapper.__qualname__ = name
-    wrapper.__signature__ = inspect.signature(function)  # type: ignore[attr-defined]
-    wrapper.__doc__ = f"""{n}-d :func:`{function.__name__}`: x of shape (N, C, {spatial}) only.
-
-    Same arguments as :func:`{function.__name__}`; raises ``ValueError`` unless
-    ``x`` and ``weight`` have exactly {n} spatial dim(s).
-
-    Examples
-    --------
-    >>> import numpy as np, convmat as cm
-    >>> cm.{name}(np.ones({x_shape}), np.ones({w_shape})).shape
-    {result}
-    """
-    return wrapper
+def _examples(name: str, n: int, weight_shape: tuple[int, ...], out: int) -> list[tuple[str, str]]:
+    """A batched and an unbatched call of ``name`` on a 4-wide input of one channel."""
+    w = f"np.ones({weight_shape})"
+    c_out = weight_shape[1] if name.startswith("conv_transpose") else weight_shape[0]
+    unbatched = f"cm.{name}(np.ones({(1,) + (4,) * n}), {w}).shape  # unbatched (C, {spatial_names(n)})"
+    return [
+        (f"cm.{name}(np.ones({(1, 1) + (4,) * n}), {w}).shape", str((1, c_out) + (out,) * n)),
+        (unbatched, str((c_out,) + (out,) * n)),
+    ]
 
 
-def _example(n: int, c_in: int, c_out: int, out: int) -> tuple[str, str, tuple]:
-    return str((1, 1) + (4,) * n), str((c_in, c_out) + (3,) * n), (1, 2) + (out,) * n
+def _conv_nd(n: int) -> Callable[..., np.ndarray]:
+    return rank_specific(
+        conv,
+        n,
+        what="convolution",
+        examples=_examples(f"conv{n}d", n, (2, 1) + (3,) * n, 2),
+        weight_layout="(C_out, C_in // groups, *kernel)",
+    )
 
 
-CONV_LAYOUT = "(C_out, C_in // groups, *kernel)"
-TRANSPOSE_LAYOUT = "(C_in, C_out // groups, *kernel)"
-conv1d = _rank_checked(conv, 1, CONV_LAYOUT, _example(1, 2, 1, 2))
-conv2d = _rank_checked(conv, 2, CONV_LAYOUT, _example(2, 2, 1, 2))
-conv3d = _rank_checked(conv, 3, CONV_LAYOUT, _example(3, 2, 1, 2))
-conv_transpose1d = _rank_checked(conv_transpose, 1, TRANSPOSE_LAYOUT, _example(1, 1, 2, 6))
-conv_transpose2d = _rank_checked(conv_transpose, 2, TRANSPOSE_LAYOUT, _example(2, 1, 2, 6))
-conv_transpose3d = _rank_checked(conv_transpose, 3, TRANSPOSE_LAYOUT, _example(3, 1, 2, 6))
+def _conv_transpose_nd(n: int) -> Callable[..., np.ndarray]:
+    return rank_specific(
+        conv_transpose,
+        n,
+        what="transposed convolution",
+        examples=_examples(f"conv_transpose{n}d", n, (1, 2) + (3,) * n, 6),
+        weight_layout="(C_in, C_out // groups, *kernel)",
+    )
+
+
+conv1d = _conv_nd(1)
+conv2d = _conv_nd(2)
+conv3d = _conv_nd(3)
+conv_transpose1d = _conv_transpose_nd(1)
+conv_transpose2d = _conv_transpose_nd(2)
+conv_transpose3d = _conv_transpose_nd(3)

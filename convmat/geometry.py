@@ -25,6 +25,8 @@ __all__ = [
     "PADDING_MODES",
     "ConvGeometry",
     "PoolGeometry",
+    "batched_input_dims",
+    "check_channels",
     "check_conv_channels",
     "check_positive_int",
     "check_shape",
@@ -34,6 +36,7 @@ __all__ = [
     "conv_transpose_geometry",
     "conv_transpose_output_shape",
     "conv_transpose_problem",
+    "fold_problem",
     "input_grad_conv_geometry",
     "normalize_groups",
     "normalize_padding",
@@ -42,6 +45,7 @@ __all__ = [
     "pool_output_shape",
     "pool_problem",
     "spatial_dims_of",
+    "unfold_problem",
     "unpool_output_spatial",
 ]
 
@@ -168,6 +172,104 @@ def spatial_dims_of(ndim: int, name: str, what: str = "(N, C, *spatial)") -> int
     n = ndim - 2
     if n not in (1, 2, 3):
         raise ValueError(f"{name} must have shape {what} with 1 to 3 spatial dims, got an array of rank {ndim}")
+    return n
+
+
+def _unbatched_hint(name: str, spatial: int, function: str | None) -> str:
+    """What to do with an input ``name`` that looks like one sample ``(C, *spatial)`` of ``spatial`` spatial dims.
+
+    A name ending in ``_shape`` is a shape argument (``input_shape``), anything else an array.
+    """
+    if name.endswith("_shape"):
+        return f"give the full shape (N, C, *spatial), e.g. (1, *{name}) for one sample"
+    batch_axis = f"add a batch axis ({name}[None])"
+    if function is not None and spatial in (1, 2, 3):
+        return f"for an unbatched input (C, *spatial) use {function}{spatial}d, or {batch_axis}"
+    return f"for an unbatched input (C, *spatial) {batch_axis}"
+
+
+def check_channels(shape: Sequence[int], name: str, axis: int = 1) -> None:
+    """Raise ``ValueError`` if the channel axis ``axis`` of ``shape`` is empty (``C == 0``, refused as in PyTorch).
+
+    Examples
+    --------
+    >>> check_channels((0, 3, 4, 4), "x")  # no samples is fine
+    >>> check_channels((2, 0, 4, 4), "x")
+    Traceback (most recent call last):
+        ...
+    ValueError: x must have at least one channel (C > 0, as in PyTorch), got x of shape (2, 0, 4, 4)
+    """
+    if shape[axis] == 0:
+        raise ValueError(
+            f"{name} must have at least one channel (C > 0, as in PyTorch), got {name} of shape {tuple(shape)}"
+        )
+
+
+def batched_input_dims(
+    shape: Sequence[int], name: str, *, function: str | None = None, **tuple_arguments: object
+) -> int:
+    """Number of spatial dims of an input read as ``(N, C, *spatial)``, validated against its arguments.
+
+    The generic functions (``max_pool``, ``im2col``, …) read every input as a
+    batch. One sample without the batch axis, ``(C, *spatial)``, is then one
+    spatial dim short, which shows as a tuple argument with one entry too many:
+    the error says how the input was read and names the ways on, the
+    rank-specific ``{function}{n}d`` (which accepts unbatched input) or a batch
+    axis. A batch of no samples (``N == 0``) is fine; no channels (``C == 0``)
+    is not, as in PyTorch.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The input's shape.
+    name : str
+        The input's argument name, for messages (a name ending in ``_shape``
+        is a shape argument rather than an array).
+    function : str, optional
+        The generic function whose rank-specific variants ``{function}1d`` …
+        accept unbatched input.
+    **tuple_arguments
+        Arguments that take an int or one entry per spatial dim, by name;
+        ``None``, ints and strings (``padding="same"``) are not checked here.
+
+    Returns
+    -------
+    int
+        The number of spatial dims, 1 to 3.
+
+    Raises
+    ------
+    ValueError
+        Unless there are 1 to 3 spatial dims, every tuple argument has one
+        entry per spatial dim, and ``C > 0``.
+
+    Examples
+    --------
+    >>> batched_input_dims((8, 3, 5, 5), "x", kernel_size=(3, 3), stride=2)
+    2
+    >>> batched_input_dims((3, 5, 5), "x", function="max_pool", kernel_size=(3, 3))
+    Traceback (most recent call last):
+        ...
+    ValueError: kernel_size has 2 entries (3, 3) but x of shape (3, 5, 5) is read as ... use max_pool2d, or add ...
+    """
+    shape = tuple(shape)
+    n = len(shape) - 2
+    if n not in (1, 2, 3):
+        hint = f"; {_unbatched_hint(name, 1, function)}" if len(shape) == 2 else ""
+        raise ValueError(
+            f"{name} must have shape (N, C, *spatial) with 1 to 3 spatial dims, got an array of rank {len(shape)} "
+            f"(shape {shape}){hint}"
+        )
+    for argument, value in tuple_arguments.items():
+        if isinstance(value, Sequence) and not isinstance(value, str) and len(value) != n:
+            m = len(value)
+            hint = f"; {_unbatched_hint(name, m, function)}" if m == n + 1 else ""
+            raise ValueError(
+                f"{argument} has {m} entries {tuple(value)!r} but {name} of shape {shape} is read as (N, C, *spatial) "
+                f"with {n} spatial dim(s): {argument} must be an int or a tuple of {n} int{'s' if n > 1 else ''} "
+                f"(one per spatial dim){hint}"
+            )
+    check_channels(shape, name)
     return n
 
 
@@ -613,12 +715,16 @@ def conv_problem(
     batched: bool = True,
     input_name: str = "x",
     weight_name: str = "weight",
+    function: str | None = None,
 ) -> tuple[ConvGeometry, int]:
     """Validate a whole convolution call from its shapes; return its geometry and ``groups``.
 
     ``input_shape`` is ``(N, C_in, *spatial)`` (or ``(C_in, *spatial)`` with
     ``batched=False``), ``weight_shape`` is ``(C_out, C_in // groups, *kernel)``.
     The number of spatial dims is ``len(weight_shape) - 2``; the input must agree.
+    A batched input one dim short is taken for one sample without its batch
+    axis: the error names ``{function}{n}d`` (which accepts that) when
+    ``function`` is given, and the batch axis to add.
 
     Examples
     --------
@@ -632,9 +738,10 @@ def conv_problem(
     lead = 2 if batched else 1
     layout = "(N, C_in, *spatial)" if batched else "(C_in, *spatial)"
     if len(input_shape) != lead + n:
+        hint = f"; {_unbatched_hint(input_name, n, function)}" if batched and len(input_shape) == n + 1 else ""
         raise ValueError(
             f"{input_name} must have shape {layout} with {n} spatial dim(s) to match {weight_name} of shape "
-            f"{weight_shape}, got shape {input_shape}"
+            f"{weight_shape}, got shape {input_shape}{hint}"
         )
     if any(s == 0 for s in weight_shape):
         raise ValueError(f"{weight_name} must not have empty dimensions, got shape {weight_shape}")
@@ -668,9 +775,10 @@ def conv_transpose_problem(
     weight_shape = check_shape("weight", weight_shape)
     n = spatial_dims_of(len(weight_shape), "weight", "(C_in, C_out // groups, *kernel)")
     if len(input_shape) != n + 2:
+        hint = f"; {_unbatched_hint('x', n, 'conv_transpose')}" if len(input_shape) == n + 1 else ""
         raise ValueError(
             f"x must have shape (N, C_in, *spatial) with {n} spatial dim(s) to match weight of shape "
-            f"{weight_shape}, got shape {input_shape}"
+            f"{weight_shape}, got shape {input_shape}{hint}"
         )
     if any(s == 0 for s in weight_shape):
         raise ValueError(f"weight must not have empty dimensions, got shape {weight_shape}")
@@ -682,6 +790,70 @@ def conv_transpose_problem(
     groups = check_conv_channels(weight_shape[1] * normalize_groups(groups), weight_shape, groups, "x")
     geom, tail = conv_transpose_geometry(input_shape[2:], weight_shape[2:], stride, padding, output_padding, dilation)
     return geom, tail, groups
+
+
+def unfold_problem(
+    input_shape: Sequence[int],
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+    *,
+    input_name: str = "x",
+) -> ConvGeometry:
+    """Validate an :func:`convmat.im2col` call from the input shape ``(N, C, *spatial)``; return its geometry.
+
+    The number of spatial dims (1 to 3) is ``len(input_shape) - 2``; tuple
+    arguments must agree and ``C`` must be positive (see :func:`batched_input_dims`).
+
+    Examples
+    --------
+    >>> unfold_problem((2, 3, 5, 4), (2, 3)).output_spatial
+    (4, 2)
+    """
+    shape = check_shape(input_name, input_shape)
+    batched_input_dims(shape, input_name, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation)
+    return conv_geometry(shape[2:], kernel_size, stride, padding, dilation)
+
+
+def fold_problem(
+    cols_shape: Sequence[int],
+    output_size: Sequence[int],
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+) -> tuple[ConvGeometry, int]:
+    """Validate a :func:`convmat.col2im` call: patch matrices ``(N, C * prod(kernel), L)`` folded into ``output_size``.
+
+    Returns the geometry of the :func:`convmat.im2col` that ``col2im`` is the
+    adjoint of, and the number of channels ``C`` (positive, as in PyTorch).
+
+    Examples
+    --------
+    >>> geom, channels = fold_problem((2, 18, 8), (5, 4), (2, 3))
+    >>> geom.output_spatial, channels
+    ((4, 2), 3)
+    """
+    shape = check_shape("cols", cols_shape)
+    spatial = check_shape("output_size", output_size)
+    if len(spatial) not in (1, 2, 3):
+        raise ValueError(f"output_size must have 1 to 3 spatial dims, got {spatial}")
+    geom = conv_geometry(spatial, kernel_size, stride, padding, dilation)
+    if len(shape) != 3:
+        raise ValueError(f"cols must have shape (N, C * prod(kernel_size), L), got an array of shape {shape}")
+    rows, length = shape[1:]
+    if rows % geom.kernel_numel or length != geom.output_size:
+        raise ValueError(
+            f"cols has shape {shape}, which does not fit output_size {spatial} with kernel_size "
+            f"{geom.kernel_size}: expected (N, C * {geom.kernel_numel}, {geom.output_size})"
+        )
+    if rows == 0:
+        raise ValueError(
+            f"cols must have at least one channel (C * prod(kernel_size) > 0 rows, as in PyTorch), "
+            f"got cols of shape {shape}"
+        )
+    return geom, rows // geom.kernel_numel
 
 
 @dataclass(frozen=True)
@@ -786,10 +958,13 @@ def pool_problem(
     ceil_mode: bool = False,
     *,
     input_name: str = "x",
+    function: str | None = None,
 ) -> PoolGeometry:
     """Validate a whole pooling call from the input shape ``(N, C, *spatial)``.
 
-    The number of spatial dims (1 to 3) is ``len(input_shape) - 2``.
+    The number of spatial dims (1 to 3) is ``len(input_shape) - 2``; tuple
+    arguments must agree and ``C`` must be positive (see
+    :func:`batched_input_dims`, which ``function`` is passed to).
 
     Examples
     --------
@@ -797,7 +972,9 @@ def pool_problem(
     (4, 4)
     """
     shape = check_shape(input_name, input_shape)
-    spatial_dims_of(len(shape), input_name)
+    batched_input_dims(
+        shape, input_name, function=function, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation
+    )
     return pool_geometry(shape[2:], kernel_size, stride, padding, dilation, ceil_mode)
 
 
@@ -808,7 +985,7 @@ def unpool_output_spatial(pooled_shape: Sequence[int], output_size: Sequence[int
     (whose ``N, C`` must match). It must be a size that some pooling reduces to
     ``pooled``: every dim positive and at least ``pooled - 1``, since a pooling
     (padding at most half the kernel) gives at most one output more than its input.
-    Returns the spatial size.
+    ``C`` must be positive. Returns the spatial size.
 
     Examples
     --------
@@ -818,7 +995,7 @@ def unpool_output_spatial(pooled_shape: Sequence[int], output_size: Sequence[int
     (5, 5)
     """
     pooled = tuple(pooled_shape)
-    n = len(pooled) - 2
+    n = batched_input_dims(pooled, "x")
     size = check_shape("output_size", output_size)
     if len(size) == n + 2:
         if size[:2] != pooled[:2]:
@@ -829,7 +1006,7 @@ def unpool_output_spatial(pooled_shape: Sequence[int], output_size: Sequence[int
     elif len(size) != n:
         raise ValueError(
             f"output_size must have {n} entries (*spatial) or {n + 2} (N, C, *spatial) for x of shape {pooled}, "
-            f"got {size}"
+            f"got {size} (an unbatched x, (C, *pooled_spatial), has one axis more than output_size has entries)"
         )
     if any(s < max(o - 1, 1) for s, o in zip(size, pooled[2:], strict=True)):
         raise ValueError(

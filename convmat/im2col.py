@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike
 
 from ._arrays import as_array
 from .config import chunk_size
-from .geometry import ConvGeometry, IntOrTuple, Padding, check_shape, conv_geometry, spatial_dims_of
+from .geometry import ConvGeometry, IntOrTuple, Padding, fold_problem, unfold_problem
 from .padding import pad_spatial, unpad_adjoint
 from .windows import window_view
 
@@ -175,7 +175,8 @@ def im2col(
     Parameters
     ----------
     x : array_like, shape (N, C, *spatial)
-        Input batch with 1 to 3 spatial dims.
+        Input batch with 1 to 3 spatial dims and ``C > 0`` (one sample
+        ``(C, *spatial)`` needs its batch axis, ``x[None]``).
     kernel_size, stride, dilation : int or tuple of int
         Window geometry.
     padding : int, tuple of int, "valid" or "same"
@@ -202,8 +203,7 @@ def im2col(
            [4., 5., 7., 8.]])
     """
     arr = as_array(x, "x")
-    spatial_dims_of(arr.ndim, "x")
-    geom = conv_geometry(arr.shape[2:], kernel_size, stride, padding, dilation)
+    geom = unfold_problem(arr.shape, kernel_size, stride, padding, dilation)
     patches = extract_patches(arr, geom)
     return patches.reshape(arr.shape[0], arr.shape[1] * geom.kernel_numel, geom.output_size)
 
@@ -223,7 +223,7 @@ def col2im(
     Parameters
     ----------
     cols : array_like, shape (N, C * prod(kernel_size), L)
-        Patch matrices in :func:`im2col`'s layout.
+        Patch matrices in :func:`im2col`'s layout, ``C > 0``.
     output_size : sequence of int
         Spatial shape of the image to fold into (1 to 3 dims).
     kernel_size, stride, dilation : int or tuple of int
@@ -244,18 +244,6 @@ def col2im(
            [1., 2., 1.]])
     """
     arr = as_array(cols, "cols")
-    spatial = check_shape("output_size", output_size)
-    if len(spatial) not in (1, 2, 3):
-        raise ValueError(f"output_size must have 1 to 3 spatial dims, got {spatial}")
-    geom = conv_geometry(spatial, kernel_size, stride, padding, dilation)
-    if arr.ndim != 3:
-        raise ValueError(f"cols must have shape (N, C * prod(kernel_size), L), got an array of shape {arr.shape}")
-    batch, rows, length = arr.shape
-    if rows % geom.kernel_numel or length != geom.output_size:
-        raise ValueError(
-            f"cols has shape {arr.shape}, which does not fit output_size {spatial} with kernel_size "
-            f"{geom.kernel_size}: expected (N, C * {geom.kernel_numel}, {geom.output_size})"
-        )
-    channels = rows // geom.kernel_numel
-    patches = arr.reshape(batch, channels, *geom.kernel_size, *geom.output_spatial)
+    geom, channels = fold_problem(arr.shape, output_size, kernel_size, stride, padding, dilation)
+    patches = arr.reshape(arr.shape[0], channels, *geom.kernel_size, *geom.output_spatial)
     return fold_patches(patches, geom)

@@ -11,14 +11,15 @@ Average pooling is the fixed linear map ``A`` of :func:`convmat.avg_pool_matrix`
 applied to every plane: ``y = A·x`` and ``dx = Aᵀ·dy``.
 
 All functions take channels-first batches ``(N, C, *spatial)`` with 1 to 3
-spatial dims and return PyTorch's numbers (``F.max_pool{1,2,3}d``,
+spatial dims and ``C > 0`` and return PyTorch's numbers (``F.max_pool{1,2,3}d``,
 ``F.max_unpool{1,2,3}d``, ``F.avg_pool{1,2,3}d`` and their autograd gradients).
+The rank-specific ``max_pool2d``, … and :func:`max_unpool` also take one
+sample without the batch axis, ``(C, *spatial)``, as PyTorch's do.
 """
 
 from __future__ import annotations
 
 import copy
-import inspect
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from math import prod
@@ -28,8 +29,9 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
 from ._arrays import as_array, check_array_shape
+from ._rank import rank_specific, spatial_names
 from .cache import cached_pattern
-from .geometry import IntOrTuple, check_shape, pool_problem, spatial_dims_of, unpool_output_spatial
+from .geometry import IntOrTuple, batched_input_dims, check_channels, check_shape, pool_problem, unpool_output_spatial
 from .parallel import map_plane_blocks
 from .pool_matrices import averaging_matrix, max_pool_switches, sparse_dtype
 
@@ -209,7 +211,7 @@ def max_pool(
            [ 8, 14]])
     """
     xa = as_array(x, "x", allow_complex=False)
-    geom = pool_problem(xa.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    geom = pool_problem(xa.shape, kernel_size, stride, padding, dilation, ceil_mode, function="max_pool")
     values, switches = max_pool_switches(xa, geom)
     return (values, switches) if return_indices else values
 
@@ -252,7 +254,7 @@ def max_pool_backward(grad_output: ArrayLike, indices: ArrayLike, input_shape: S
     array([[[0., 2., 0., 0.]]])
     """
     shape = check_shape("input_shape", input_shape)
-    n = spatial_dims_of(len(shape), "input_shape")
+    n = batched_input_dims(shape, "input_shape")
     dy = as_array(grad_output, "grad_output", allow_complex=False)
     if dy.ndim != n + 2 or dy.shape[:2] != shape[:2]:
         raise ValueError(
@@ -323,19 +325,22 @@ def max_unpool(x: ArrayLike, indices: ArrayLike, output_size: Sequence[int]) -> 
 
     Parameters
     ----------
-    x : array_like, shape (N, C, *pooled_spatial)
-        Real values to put back, typically a max-pooled output.
+    x : array_like, shape (N, C, *pooled_spatial) or (C, *pooled_spatial)
+        Real values to put back, typically a max-pooled output. With one axis
+        more than ``output_size`` has entries, ``x`` is one sample without the
+        batch axis (as ``F.max_unpool{1,2,3}d`` accepts).
     indices : array_like of int, same shape
         The switches from ``max_pool(..., return_indices=True)``.
     output_size : sequence of int
-        The spatial size ``(*spatial)`` of the result, or its full shape
-        ``(N, C, *spatial)`` (as PyTorch also accepts). It must be a size that
-        some pooling reduces to ``pooled_spatial`` (every dim at least
-        ``pooled - 1``), and every index must lie inside it.
+        The spatial size ``(*spatial)`` of the result or, for a batched ``x``,
+        its full shape ``(N, C, *spatial)`` (as PyTorch also accepts). It must
+        be a size that some pooling reduces to ``pooled_spatial`` (every dim at
+        least ``pooled - 1``), and every index must lie inside it.
 
     Returns
     -------
-    ndarray, shape (N, C, *output_size), dtype of ``x``
+    ndarray, shape (N, C, *output_size) or, unbatched, (C, *output_size)
+        dtype of ``x``.
 
     Examples
     --------
@@ -350,10 +355,16 @@ def max_unpool(x: ArrayLike, indices: ArrayLike, output_size: Sequence[int]) -> 
            [7., 0., 0., 0.],
            [9., 0., 0., 0.],
            [0., 0., 8., 0.]])
+    >>> cm.max_unpool(y[0], idx[0], (4, 4)).shape  # unbatched (C, H, W)
+    (1, 4, 4)
     """
     xa = as_array(x, "x", allow_complex=False)
-    spatial_dims_of(xa.ndim, "x")
-    spatial = unpool_output_spatial(xa.shape, output_size)
+    size = check_shape("output_size", output_size)
+    if xa.ndim == len(size) + 1 and len(size) in (1, 2, 3):  # one sample (C, *pooled), as F.max_unpool{n}d takes
+        check_channels(xa.shape, "x", axis=0)
+        idx = _switch_array(indices, xa.shape, "x")
+        return max_unpool(xa[np.newaxis], idx[np.newaxis], size)[0]
+    spatial = unpool_output_spatial(xa.shape, size)
     shape = (*xa.shape[:2], *spatial)
     plane_size = prod(spatial)
     idx = _switches(indices, xa.shape, plane_size, "x")
@@ -457,7 +468,7 @@ def avg_pool(
     array([[[1. , 2.5, 4.5]]])
     """
     xa = as_array(x, "x")
-    geom = pool_problem(xa.shape, kernel_size, stride, padding, 1, ceil_mode)
+    geom = pool_problem(xa.shape, kernel_size, stride, padding, 1, ceil_mode, function="avg_pool")
     matrix = averaging_matrix(geom, count_include_pad, xa.dtype)
     return _apply_per_plane(matrix, xa, (*xa.shape[:2], *geom.output_spatial))
 
@@ -505,42 +516,32 @@ def avg_pool_backward(
 
 
 # ---------------------------------------------------------------------------
-# Rank-checked wrappers
+# Rank-specific variants, batched or unbatched
 # ---------------------------------------------------------------------------
 
 
-def _rank_checked(op: Callable[..., np.ndarray], n: int) -> Callable[..., np.ndarray]:
+def _pool_nd(op: Callable[..., np.ndarray | tuple[np.ndarray, np.ndarray]], n: int) -> Callable[..., object]:
     name = f"{op.__name__}{n}d"
-    dims = ("L",), ("H", "W"), ("D", "H", "W")
-    spatial = ", ".join(dims[n - 1])
-
-    def pool_nd(x: ArrayLike, *args, **kwargs) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        xa = as_array(x, "x", allow_complex=op is avg_pool)
-        if xa.ndim != n + 2:
-            raise ValueError(f"{name} needs x of shape (N, C, {spatial}), got x of shape {xa.shape}")
-        return op(xa, *args, **kwargs)
-
-    pool_nd.__name__ = pool_nd.__qualname__ = name
-    pool_nd.__signature__ = inspect.signature(op)
-    example_x = "np.arange(" + str(4**n) + ".0).reshape(1, 1" + ", 4" * n + ")"
+    unbatched = f"# unbatched (C, {spatial_names(n)})"
+    examples = [
+        (f"x = np.arange({4**n}.0).reshape({', '.join(['1', '1'] + ['4'] * n)})", ""),
+        (f"cm.{name}(x, 2).shape", str((1, 1) + (2,) * n)),
+    ]
+    if op is max_pool:
+        examples += [
+            (f"y, idx = cm.{name}(x[0], 2, return_indices=True)  {unbatched}", ""),
+            ("y.shape, idx.shape", str(((1,) + (2,) * n,) * 2)),
+        ]
+    else:
+        examples.append((f"cm.{name}(x[0], 2).shape  {unbatched}", str((1,) + (2,) * n)))
     what = {"max_pool": "max pooling", "avg_pool": "average pooling"}[op.__name__]
-    pool_nd.__doc__ = f"""{n}-d {what}: :func:`{op.__name__}` for x of shape (N, C, {spatial}).
-
-    Same arguments as :func:`{op.__name__}`; raises ``ValueError`` unless ``x``
-    has exactly {n} spatial dim(s).
-
-    Examples
-    --------
-    >>> import numpy as np, convmat as cm
-    >>> cm.{name}({example_x}, 2).shape
-    {(1, 1) + (2,) * n}
-    """
-    return pool_nd
+    returns = "ndarray or tuple of ndarray" if op is max_pool else "ndarray"
+    return rank_specific(op, n, what=what, examples=examples, allow_complex=op is avg_pool, returns=returns)
 
 
-max_pool1d = _rank_checked(max_pool, 1)
-max_pool2d = _rank_checked(max_pool, 2)
-max_pool3d = _rank_checked(max_pool, 3)
-avg_pool1d = _rank_checked(avg_pool, 1)
-avg_pool2d = _rank_checked(avg_pool, 2)
-avg_pool3d = _rank_checked(avg_pool, 3)
+max_pool1d = _pool_nd(max_pool, 1)
+max_pool2d = _pool_nd(max_pool, 2)
+max_pool3d = _pool_nd(max_pool, 3)
+avg_pool1d = _pool_nd(avg_pool, 1)
+avg_pool2d = _pool_nd(avg_pool, 2)
+avg_pool3d = _pool_nd(avg_pool, 3)

@@ -194,7 +194,10 @@ WRAPPER_ERRORS = [
     _bad("conv1d-2d-arrays", lambda: cm.conv1d(X, W, groups=2), ValueError, r"\bx\b|weight"),
     _bad("conv3d-2d-arrays", lambda: cm.conv3d(X, W, groups=2), ValueError, r"\bx\b|weight"),
     _bad("conv2d-1d-arrays", lambda: cm.conv2d(X[..., 0], W[..., 0], groups=2), ValueError, r"\bx\b|weight"),
-    _bad("conv2d-x-rank-mismatch", lambda: cm.conv2d(X[..., 0], W, groups=2), ValueError, r"\bx\b|weight"),
+    _bad("conv2d-x-rank-2", lambda: cm.conv2d(X[0, 0], W, groups=2), ValueError, r"conv2d needs x\b"),
+    _bad("conv2d-x-rank-5", lambda: cm.conv2d(X[..., None], W, groups=2), ValueError, r"conv2d needs x\b"),
+    _bad("conv2d-unbatched-channels", lambda: cm.conv2d(X[0, :3], W, groups=2), ValueError, r"\bx\b.*channels"),
+    _bad("transpose2d-x-rank-2", lambda: cm.conv_transpose2d(X[0, 0], W), ValueError, r"conv_transpose2d needs x\b"),
 ]
 
 ALL_ERRORS = CONV_ERRORS + INPUT_GRAD_ERRORS + WEIGHT_GRAD_ERRORS + MATRIX_ERRORS + IM2COL_ERRORS + WRAPPER_ERRORS
