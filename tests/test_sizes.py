@@ -120,10 +120,11 @@ def test_plane_and_patch_selection_sizes(case):
     _assert_size(patch_selection_size(geom), patch_selection_matrix(geom))
 
 
-@pytest.mark.parametrize("case", pr.GRID, ids=pr.GRID_IDS)
+NONEMPTY = [(c, i) for c, i in zip(pr.GRID, pr.GRID_IDS, strict=True) if 0 not in c.x_shape]
+
+
+@pytest.mark.parametrize("case", [c for c, _ in NONEMPTY], ids=[i for _, i in NONEMPTY])
 def test_max_pool_matrix_size_equals_the_built_matrix(case):
-    if 0 in case.x_shape:
-        pytest.skip("empty input")
     x = pr.case_data(case)[0]
     for dtype in (np.float64, np.float32, np.float16):
         size = cm.max_pool_matrix_size(case.x_shape, **case.kwargs, dtype=dtype)
@@ -132,8 +133,6 @@ def test_max_pool_matrix_size_equals_the_built_matrix(case):
 
 @pytest.mark.parametrize("case", pr.AVG_GRID, ids=pr.AVG_IDS)
 def test_avg_pool_matrix_size_equals_the_built_matrix(case):
-    if 0 in case.x_shape[2:]:
-        pytest.skip("empty plane")
     spatial = case.x_shape[2:]
     for include in (True, False):
         matrix = cm.avg_pool_matrix(spatial, **case.avg_kwargs, count_include_pad=include)
