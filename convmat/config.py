@@ -90,9 +90,7 @@ def set_workspace_limit(nbytes: int) -> int:
     >>> _ = cm.set_workspace_limit(previous)
     """
     global _limit
-    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes <= 0:
-        raise ValueError(f"nbytes must be a positive int, got {nbytes!r}")
-    previous, _limit = _limit, nbytes
+    previous, _limit = _limit, check_positive_int(nbytes, "nbytes")
     return previous
 
 
@@ -220,9 +218,7 @@ def set_num_threads(n: int) -> int:
     >>> _ = cm.set_num_threads(previous)
     """
     global _threads
-    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-        raise ValueError(f"n must be a positive int, got {n!r}")
-    previous, _threads = _threads, n
+    previous, _threads = _threads, check_positive_int(n, "n")
     return previous
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from math import prod
-from typing import TypeVar
+from typing import Literal, TypeVar, get_args
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -34,6 +34,8 @@ from .geometry import (
     ConvGeometry,
     IntOrTuple,
     Padding,
+    PaddingMode,
+    check_choice,
     check_shape,
     conv_problem,
     conv_transpose_problem,
@@ -59,7 +61,9 @@ __all__ = [
     "conv_weight_grad",
 ]
 
-BACKENDS = ("im2col", "sparse")
+Backend = Literal["im2col", "sparse"]
+#: The routes of the convolutions: patches + GEMM, or the explicit sparse ``W``.
+BACKENDS: tuple[Backend, ...] = get_args(Backend)
 
 #: How the sparse route names its ``W`` when refusing one over the matrix limit.
 SPARSE_ROUTE_W = "the sparse route's W"
@@ -68,8 +72,7 @@ _T = TypeVar("_T")
 
 
 def _check_backend(backend: str) -> None:
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    check_choice(backend, "backend", BACKENDS)
 
 
 def _grad_output(grad_output: ArrayLike, geom: ConvGeometry, batch: int, c_out: int) -> np.ndarray:
@@ -378,8 +381,8 @@ def conv(
     padding: Padding = 0,
     dilation: IntOrTuple = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
-    backend: str = "im2col",
+    padding_mode: PaddingMode = "zeros",
+    backend: Backend = "im2col",
 ) -> np.ndarray:
     """N-d convolution (cross-correlation, as in deep learning): ``y = W·x + b``.
 
@@ -456,8 +459,8 @@ def conv_input_grad(
     padding: Padding = 0,
     dilation: IntOrTuple = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
-    backend: str = "im2col",
+    padding_mode: PaddingMode = "zeros",
+    backend: Backend = "im2col",
 ) -> np.ndarray:
     """Gradient of a convolution with respect to its input: ``dx = Wᵀ·dy``.
 
@@ -514,8 +517,8 @@ def conv_weight_grad(
     padding: Padding = 0,
     dilation: IntOrTuple = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
-    backend: str = "im2col",
+    padding_mode: PaddingMode = "zeros",
+    backend: Backend = "im2col",
 ) -> np.ndarray:
     """Gradient of a convolution with respect to its kernel: ``dy`` times the patch matrix of ``x``.
 
@@ -566,7 +569,7 @@ def conv_transpose(
     output_padding: IntOrTuple = 0,
     groups: int = 1,
     dilation: IntOrTuple = 1,
-    backend: str = "im2col",
+    backend: Backend = "im2col",
 ) -> np.ndarray:
     """Transposed convolution (PyTorch's ``conv_transpose{1,2,3}d``): ``y = Wᵀ·x + b``.
 

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
 from ._arrays import as_array
-from .geometry import ConvGeometry, IntOrTuple, Padding, check_shape, conv_problem
+from .geometry import ConvGeometry, IntOrTuple, Padding, PaddingMode, check_shape, conv_problem
 from .patterns import conv_matrix_pattern, padding_source_index
 from .sizes import check_matrix_size, geometry_matrix_size, matrix_dtype
 
@@ -79,7 +79,7 @@ def conv_matrix(
     padding: Padding = 0,
     dilation: IntOrTuple = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
+    padding_mode: PaddingMode = "zeros",
     max_bytes: int | None = None,
 ) -> sp.csr_array:
     """The sparse convolution matrix ``W`` of one sample.

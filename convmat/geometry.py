@@ -14,22 +14,26 @@ an even effective kernel (extra padding on the high side) is no special case.
 from __future__ import annotations
 
 import itertools
-import numbers
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from math import prod
+from typing import Literal, TypeVar, get_args
 
 __all__ = [
     "PADDING_MODES",
+    "SPATIAL_RANKS",
     "ConvGeometry",
     "PoolGeometry",
     "batched_input_dims",
     "check_channels",
+    "check_choice",
     "check_conv_channels",
+    "check_int",
     "check_positive_int",
     "check_shape",
+    "check_spatial_rank",
     "conv_geometry",
     "conv_output_shape",
     "conv_problem",
@@ -49,36 +53,113 @@ __all__ = [
     "unpool_output_spatial",
 ]
 
-PADDING_MODES = ("zeros", "circular", "reflect", "replicate")
+PaddingMode = Literal["zeros", "circular", "reflect", "replicate"]
+#: The padding modes of convolutions (PyTorch's ``padding_mode``).
+PADDING_MODES: tuple[PaddingMode, ...] = get_args(PaddingMode)
+#: The spatial ranks convmat supports.
+SPATIAL_RANKS = (1, 2, 3)
 
 IntOrTuple = int | Sequence[int]
-Padding = int | Sequence[int] | str
+Padding = int | Sequence[int] | Literal["same", "valid"]
 Pads = tuple[tuple[int, int], ...]
+
+_C = TypeVar("_C", bound=str)
+
+
+# ---------------------------------------------------------------------------
+# The validators: one per kind of argument, used by every public function
+# ---------------------------------------------------------------------------
+
+
+def check_int(value: object, name: str, minimum: int | None = None) -> int:
+    """``value`` as an int: ``TypeError`` unless it is an integer (bool is not), ``ValueError`` below ``minimum``.
+
+    Any integer type is accepted (``operator.index``: Python and NumPy integers).
+
+    Examples
+    --------
+    >>> check_int(3, "n", minimum=0)
+    3
+    >>> check_int(2.0, "n")
+    Traceback (most recent call last):
+        ...
+    TypeError: n must be an int, got 2.0 (float)
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, got {value!r} (bool)")
+    try:
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})") from None
+    if minimum is not None and number < minimum:
+        bound = "positive" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"{name} must be {bound}, got {number}")
+    return number
 
 
 def check_positive_int(value: object, name: str) -> int:
-    """``value`` as a positive int: ``TypeError`` unless it is an integer (bool is not), ``ValueError`` if ``<= 0``.
+    """``value`` as a positive int (see :func:`check_int`).
 
     Examples
     --------
     >>> check_positive_int(3, "n")
     3
+    >>> check_positive_int(0, "n")
+    Traceback (most recent call last):
+        ...
+    ValueError: n must be positive, got 0
     """
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a positive int, got {value!r}")
+    return check_int(value, name, minimum=1)
+
+
+def check_choice(value: object, name: str, choices: tuple[_C, ...]) -> _C:
+    """``value`` if it is one of the strings ``choices``: else ``TypeError`` (not a str) or ``ValueError``.
+
+    The message lists the allowed values.
+
+    Examples
+    --------
+    >>> check_choice("reflect", "padding_mode", PADDING_MODES)
+    'reflect'
+    >>> check_choice("reflectt", "padding_mode", PADDING_MODES)
+    Traceback (most recent call last):
+        ...
+    ValueError: padding_mode must be one of 'zeros', 'circular', 'reflect', 'replicate'; got 'reflectt'
+    """
+    allowed = ", ".join(repr(c) for c in choices)
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be one of {allowed}; got {value!r} ({type(value).__name__})")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def check_spatial_rank(n: int, name: str, got: str, layout: str | None = None) -> int:
+    """``n`` if convmat supports that many spatial dims (1 to 3), else ``ValueError`` naming ``name`` and ``got``.
+
+    The one rank check of convmat; ``layout`` (``"(N, C, *spatial)"``) says how
+    an array argument is read.
+
+    Examples
+    --------
+    >>> check_spatial_rank(2, "x", "an array of rank 4", "(N, C, *spatial)")
+    2
+    >>> check_spatial_rank(4, "x", "an array of rank 6", "(N, C, *spatial)")
+    Traceback (most recent call last):
+        ...
+    ValueError: x must have shape (N, C, *spatial) with 1 to 3 spatial dims, got an array of rank 6
+    """
+    if n not in SPATIAL_RANKS:
+        shape = f"shape {layout} with " if layout else ""
+        raise ValueError(f"{name} must have {shape}1 to 3 spatial dims, got {got}")
+    return n
+
+
+def _tuple_entry(value: object, name: str) -> int:
     try:
-        number = operator.index(value)  # type: ignore[arg-type]
+        return check_int(value, name)
     except TypeError:
-        raise TypeError(f"{name} must be a positive int, got {value!r}") from None
-    if number <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return number
-
-
-def _as_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int or a tuple of ints, got {value!r}")
-    return int(value)
+        raise TypeError(f"{name} must be an int or a tuple of ints, got {value!r}") from None
 
 
 def normalize_tuple(value: IntOrTuple, n: int, name: str, minimum: int | None = None) -> tuple[int, ...]:
@@ -118,9 +199,9 @@ def normalize_tuple(value: IntOrTuple, n: int, name: str, minimum: int | None = 
             raise ValueError(
                 f"{name} must be an int or a tuple of {n} ints (one per spatial dim), got {tuple(value)!r}"
             )
-        result = tuple(_as_int(v, name) for v in value)
+        result = tuple(_tuple_entry(v, name) for v in value)
     else:
-        result = (_as_int(value, name),) * n
+        result = (_tuple_entry(value, name),) * n
     if minimum is not None and any(v < minimum for v in result):
         bound = "positive" if minimum == 1 else f">= {minimum}"
         raise ValueError(f"{name} must be {bound}, got {result!r}")
@@ -169,10 +250,7 @@ def spatial_dims_of(ndim: int, name: str, what: str = "(N, C, *spatial)") -> int
     >>> spatial_dims_of(4, "x")
     2
     """
-    n = ndim - 2
-    if n not in (1, 2, 3):
-        raise ValueError(f"{name} must have shape {what} with 1 to 3 spatial dims, got an array of rank {ndim}")
-    return n
+    return check_spatial_rank(ndim - 2, name, f"an array of rank {ndim}", what)
 
 
 def _unbatched_hint(name: str, spatial: int, function: str | None) -> str:
@@ -254,12 +332,8 @@ def batched_input_dims(
     """
     shape = tuple(shape)
     n = len(shape) - 2
-    if n not in (1, 2, 3):
-        hint = f"; {_unbatched_hint(name, 1, function)}" if len(shape) == 2 else ""
-        raise ValueError(
-            f"{name} must have shape (N, C, *spatial) with 1 to 3 spatial dims, got an array of rank {len(shape)} "
-            f"(shape {shape}){hint}"
-        )
+    hint = f"; {_unbatched_hint(name, 1, function)}" if len(shape) == 2 else ""
+    check_spatial_rank(n, name, f"an array of rank {len(shape)} (shape {shape}){hint}", "(N, C, *spatial)")
     for argument, value in tuple_arguments.items():
         if isinstance(value, Sequence) and not isinstance(value, str) and len(value) != n:
             m = len(value)
@@ -283,12 +357,35 @@ def check_shape(name: str, shape: Sequence[int]) -> tuple[int, ...]:
     """
     if isinstance(shape, str) or not isinstance(shape, Sequence):
         raise TypeError(f"{name} must be a tuple of ints, got {shape!r}")
-    if any(isinstance(s, bool) or not isinstance(s, numbers.Integral) for s in shape):
-        raise TypeError(f"{name} must be a tuple of ints, got {tuple(shape)!r}")
-    result = tuple(int(s) for s in shape)
+    try:
+        result = tuple(check_int(s, name) for s in shape)
+    except TypeError:
+        raise TypeError(f"{name} must be a tuple of ints, got {tuple(shape)!r}") from None
     if any(s < 0 for s in result):
         raise ValueError(f"{name} must have non-negative entries, got {result!r}")
     return result
+
+
+def _window_arguments(
+    input_spatial: Sequence[int],
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None,
+    dilation: IntOrTuple,
+    what: str,
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """The setup every windowed geometry shares: ``(spatial, kernel, stride, dilation)``, validated.
+
+    The input plane has 1 to 3 non-empty dims (PyTorch refuses empty planes too);
+    kernel, stride and dilation are positive, one entry per dim; a ``None``
+    stride is the kernel size (pooling's default).
+    """
+    spatial = check_shape("input spatial shape", input_spatial)
+    n = check_spatial_rank(len(spatial), "the input", f"input spatial shape {spatial}")
+    if 0 in spatial:
+        raise ValueError(f"{what} needs a non-empty input plane (as PyTorch), got input spatial shape {spatial}")
+    kernel = normalize_tuple(kernel_size, n, "kernel_size", minimum=1)
+    stride_t = kernel if stride is None else normalize_tuple(stride, n, "stride", minimum=1)
+    return spatial, kernel, stride_t, normalize_tuple(dilation, n, "dilation", minimum=1)
 
 
 class _Windows:
@@ -462,18 +559,11 @@ def conv_geometry(
     >>> g.output_spatial
     (3, 3)
     """
-    spatial = check_shape("input spatial shape", input_spatial)
-    n = len(spatial)
-    if n not in (1, 2, 3):
-        raise ValueError(f"convmat supports 1 to 3 spatial dims, got input spatial shape {spatial}")
-    if 0 in spatial:
-        raise ValueError(f"convolution needs a non-empty input plane (as PyTorch), got input spatial shape {spatial}")
-    kernel = normalize_tuple(kernel_size, n, "kernel_size", minimum=1)
-    stride_t = normalize_tuple(stride, n, "stride", minimum=1)
-    dilation_t = normalize_tuple(dilation, n, "dilation", minimum=1)
+    spatial, kernel, stride_t, dilation_t = _window_arguments(
+        input_spatial, kernel_size, stride, dilation, "convolution"
+    )
     pads = normalize_padding(padding, kernel, stride_t, dilation_t)
-    if padding_mode not in PADDING_MODES:
-        raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
+    check_choice(padding_mode, "padding_mode", PADDING_MODES)
     if padding_mode == "reflect" and any(max(p) >= s for p, s in zip(pads, spatial, strict=True)):
         raise ValueError(
             f"padding_mode='reflect' needs each pad smaller than the input dim, got padding {pads} "
@@ -603,17 +693,12 @@ def conv_transpose_geometry(
     >>> geom.input_spatial, geom.padding, tail
     ((4, 4), ((1, 0), (1, 0)), (0, 0))
     """
-    spatial = check_shape("input spatial shape", input_spatial)
+    spatial, kernel, stride_t, dil = _window_arguments(
+        input_spatial, kernel_size, stride, dilation, "transposed convolution"
+    )
     n = len(spatial)
-    if n not in (1, 2, 3):
-        raise ValueError(f"convmat supports 1 to 3 spatial dims, got input spatial shape {spatial}")
-    kernel = normalize_tuple(kernel_size, n, "kernel_size", minimum=1)
-    stride_t = normalize_tuple(stride, n, "stride", minimum=1)
     pad = normalize_tuple(padding, n, "padding", minimum=0)
     out_pad = normalize_tuple(output_padding, n, "output_padding", minimum=0)
-    dil = normalize_tuple(dilation, n, "dilation", minimum=1)
-    if any(i == 0 for i in spatial):
-        raise ValueError(f"transposed convolution needs a non-empty input, got input spatial shape {spatial}")
     for op, s, d in zip(out_pad, stride_t, dil, strict=True):
         if op >= max(s, d):
             raise ValueError(
@@ -673,10 +758,7 @@ def normalize_groups(groups: int) -> int:
     >>> normalize_groups(2)
     2
     """
-    groups = _as_int(groups, "groups")
-    if groups < 1:
-        raise ValueError(f"groups must be positive, got {groups}")
-    return groups
+    return check_positive_int(groups, "groups")
 
 
 def check_conv_channels(input_channels: int, weight_shape: Sequence[int], groups: int, input_name: str = "x") -> int:
@@ -837,8 +919,7 @@ def fold_problem(
     """
     shape = check_shape("cols", cols_shape)
     spatial = check_shape("output_size", output_size)
-    if len(spatial) not in (1, 2, 3):
-        raise ValueError(f"output_size must have 1 to 3 spatial dims, got {spatial}")
+    check_spatial_rank(len(spatial), "output_size", f"{spatial}")
     geom = conv_geometry(spatial, kernel_size, stride, padding, dilation)
     if len(shape) != 3:
         raise ValueError(f"cols must have shape (N, C * prod(kernel_size), L), got an array of shape {shape}")
@@ -911,16 +992,8 @@ def pool_geometry(
     >>> pool_geometry((5, 5), 2, ceil_mode=True).output_spatial
     (3, 3)
     """
-    spatial = check_shape("input spatial shape", input_spatial)
-    n = len(spatial)
-    if n not in (1, 2, 3):
-        raise ValueError(f"convmat supports 1 to 3 spatial dims, got input spatial shape {spatial}")
-    if any(s == 0 for s in spatial):
-        raise ValueError(f"pooling needs a non-empty input, got input spatial shape {spatial}")
-    kernel = normalize_tuple(kernel_size, n, "kernel_size", minimum=1)
-    stride_t = kernel if stride is None else normalize_tuple(stride, n, "stride", minimum=1)
-    pad = normalize_tuple(padding, n, "padding", minimum=0)
-    dil = normalize_tuple(dilation, n, "dilation", minimum=1)
+    spatial, kernel, stride_t, dil = _window_arguments(input_spatial, kernel_size, stride, dilation, "pooling")
+    pad = normalize_tuple(padding, len(spatial), "padding", minimum=0)
     if not isinstance(ceil_mode, bool | int):
         raise TypeError(f"ceil_mode must be a bool, got {ceil_mode!r}")
     if any(2 * p > k for p, k in zip(pad, kernel, strict=True)):

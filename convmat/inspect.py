@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .conv_matrices import _block_reads
-from .geometry import ConvGeometry, IntOrTuple, Padding, conv_geometry
+from .geometry import ConvGeometry, IntOrTuple, Padding, PaddingMode, conv_geometry
 from .patterns import conv_plane_pattern
 
 __all__ = ["MAX_SYMBOLIC_ENTRIES", "format_matrix", "kernel_labels", "symbolic_conv_matrix"]
@@ -42,7 +42,7 @@ def symbolic_conv_matrix(
     stride: IntOrTuple = 1,
     padding: Padding = 0,
     dilation: IntOrTuple = 1,
-    padding_mode: str = "zeros",
+    padding_mode: PaddingMode = "zeros",
 ) -> np.ndarray:
     """The convolution matrix of one channel with kernel taps as symbols.
 

@@ -34,6 +34,7 @@ from .geometry import (
     ConvGeometry,
     IntOrTuple,
     Padding,
+    PaddingMode,
     check_shape,
     conv_problem,
     normalize_groups,
@@ -87,7 +88,7 @@ def conv_operator(
     padding: Padding = 0,
     dilation: IntOrTuple = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
+    padding_mode: PaddingMode = "zeros",
 ) -> LinearOperator:
     """The convolution matrix ``W`` as a matrix-free :class:`~scipy.sparse.linalg.LinearOperator`.
 
@@ -283,7 +284,7 @@ def conv_spectral_norm(
     padding: Padding = 0,
     dilation: IntOrTuple = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
+    padding_mode: PaddingMode = "zeros",
     *,
     rtol: float = 1e-6,
 ) -> float:

@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .cache import cached_pattern
-from .geometry import ConvGeometry
+from .geometry import PADDING_MODES, ConvGeometry, check_choice
 
 __all__ = [
     "ConvMatrixPattern",
@@ -59,6 +59,7 @@ def padding_source_index(size: int, low: int, high: int, mode: str) -> np.ndarra
     >>> padding_source_index(3, 1, 1, "zeros").tolist()
     [-1, 0, 1, 2, -1]
     """
+    check_choice(mode, "padding_mode", PADDING_MODES)
     i = np.arange(-low, size + high)
     if mode == "zeros":
         src = np.where((i >= 0) & (i < size), i, -1)
@@ -67,10 +68,8 @@ def padding_source_index(size: int, low: int, high: int, mode: str) -> np.ndarra
     elif mode == "reflect":
         src = np.abs(i)
         src = np.where(src >= size, 2 * (size - 1) - src, src)
-    elif mode == "replicate":
+    else:  # replicate
         src = np.clip(i, 0, size - 1)
-    else:
-        raise ValueError(f"padding_mode must be one of zeros/circular/reflect/replicate, got {mode!r}")
     _readonly(src)
     return src
 

@@ -41,6 +41,7 @@ from .geometry import (
     ConvGeometry,
     IntOrTuple,
     Padding,
+    PaddingMode,
     PoolGeometry,
     check_positive_int,
     check_shape,
@@ -221,7 +222,7 @@ def conv_matrix_size(
     padding: Padding = 0,
     dilation: IntOrTuple = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
+    padding_mode: PaddingMode = "zeros",
     dtype: DTypeLike = "float64",
 ) -> MatrixSize:
     """Shape, stored entries and bytes of :func:`convmat.conv_matrix`'s ``W``, without building it.

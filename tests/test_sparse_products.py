@@ -64,6 +64,7 @@ def test_num_threads_setting():
     with cm.num_threads(3):
         assert cm.get_num_threads() == 3
     assert cm.get_num_threads() == previous
-    for bad in (0, -2, 2.0, True, "2"):
-        with pytest.raises(ValueError, match=r"\bn\b"):
+    for bad, error in ((0, ValueError), (-2, ValueError), (2.0, TypeError), (True, TypeError), ("2", TypeError)):
+        with pytest.raises(error, match=r"\bn\b"):
             cm.set_num_threads(bad)
+    assert cm.get_num_threads() == previous

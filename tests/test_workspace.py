@@ -54,9 +54,10 @@ def test_workspace_limit_setting():
     with cm.workspace_limit(12345):
         assert cm.get_workspace_limit() == 12345
     assert cm.get_workspace_limit() == previous
-    for bad in (0, -1, 1.5, True):
-        with pytest.raises(ValueError, match="nbytes"):
+    for bad, error in ((0, ValueError), (-1, ValueError), (1.5, TypeError), (1.5e9, TypeError), (True, TypeError)):
+        with pytest.raises(error, match="nbytes"):
             cm.set_workspace_limit(bad)
+    assert cm.get_workspace_limit() == previous
 
 
 @pytest.mark.parametrize("limit", [2**19, 2**20])

@@ -38,19 +38,20 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from .._arrays import as_array
 from ..conv import BACKENDS, conv, conv_input_grad, conv_weight_grad
-from ..geometry import PADDING_MODES, IntOrTuple, Padding, normalize_padding, normalize_tuple
+from ..geometry import (
+    PADDING_MODES,
+    IntOrTuple,
+    Padding,
+    PaddingMode,
+    check_choice,
+    check_positive_int,
+    normalize_padding,
+    normalize_tuple,
+)
 from ..pooling import avg_pool, avg_pool_backward, max_pool, max_pool_backward
 from .init import Seed, bias_uniform, fan_in, float_dtype, kaiming_uniform
 
 __all__ = ["AvgPool", "Conv", "Flatten", "Layer", "Linear", "MaxPool", "ReLU", "Sequential"]
-
-
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be positive, got {value}")
-    return int(value)
 
 
 def _check_window(
@@ -215,15 +216,15 @@ class Conv(Layer):
         dilation: IntOrTuple = 1,
         groups: int = 1,
         bias: bool = True,
-        padding_mode: str = "zeros",
+        padding_mode: PaddingMode = "zeros",
         *,
         backend: str = "im2col",
         rng: Seed = None,
         dtype: DTypeLike = np.float32,
     ) -> None:
-        c_in = _positive_int(in_channels, "in_channels")
-        c_out = _positive_int(out_channels, "out_channels")
-        self.groups = _positive_int(groups, "groups")
+        c_in = check_positive_int(in_channels, "in_channels")
+        c_out = check_positive_int(out_channels, "out_channels")
+        self.groups = check_positive_int(groups, "groups")
         if c_in % self.groups or c_out % self.groups:
             raise ValueError(
                 f"in_channels ({c_in}) and out_channels ({c_out}) must both be divisible by groups ({self.groups})"
@@ -236,12 +237,8 @@ class Conv(Layer):
         self.dilation = normalize_tuple(dilation, n, "dilation", minimum=1)
         normalize_padding(padding, self.kernel_size, self.stride, self.dilation)  # validates
         self.padding = padding if isinstance(padding, str | int) else tuple(padding)
-        if padding_mode not in PADDING_MODES:
-            raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
-        self.padding_mode = padding_mode
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        self.backend = backend
+        self.padding_mode = check_choice(padding_mode, "padding_mode", PADDING_MODES)
+        self.backend = check_choice(backend, "backend", BACKENDS)
         generator = np.random.default_rng(rng)
         shape = (c_out, c_in // self.groups, *self.kernel_size)
         self.weight = kaiming_uniform(shape, rng=generator, dtype=dtype)
@@ -325,7 +322,7 @@ class Linear(Layer):
         rng: Seed = None,
         dtype: DTypeLike = np.float32,
     ) -> None:
-        shape = (_positive_int(out_features, "out_features"), _positive_int(in_features, "in_features"))
+        shape = (check_positive_int(out_features, "out_features"), check_positive_int(in_features, "in_features"))
         generator = np.random.default_rng(rng)
         self.weight = kaiming_uniform(shape, rng=generator, dtype=dtype)
         self.bias = bias_uniform(shape[0], shape[1], rng=generator, dtype=dtype) if bias else None
