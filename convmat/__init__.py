@@ -37,7 +37,6 @@ from .conv import (
 from .conv_matrices import conv_matrix
 from .geometry import conv_output_shape, conv_transpose_output_shape, pool_output_shape
 from .im2col import col2im, im2col
-from .inspect import format_matrix, symbolic_conv_matrix
 from .linalg import conv_operator, conv_singular_values, conv_spectral_norm
 from .pool_matrices import avg_pool_matrix, max_pool_matrix
 from .pooling import (
@@ -60,6 +59,7 @@ from .sizes import (
     conv_matrix_size,
     max_pool_matrix_size,
 )
+from .symbolic import format_matrix, symbolic_conv_matrix
 
 #: Submodules loaded on first attribute access (PEP 562).
 _LAZY_SUBMODULES = ("identities", "nn", "plot")

@@ -1,15 +1,16 @@
-"""Command line: ``python -m convmat {show,demo,train} …`` (``--help`` on each).
+"""Command line: ``python -m convmat {show,demo,train} …`` (``--help`` on each), also installed as ``convmat``.
 
 ``show`` prints a convolution matrix ``W`` in symbols (or numbers, or as a
-picture); ``demo`` checks every seed identity on concrete numbers and exits
+picture); ``demo`` checks the gradient identities on concrete numbers and exits
 non-zero if any fails; ``train`` trains a small CNN on scikit-learn's 8x8
 digits with either backend and reports its held-out accuracy. Bad arguments
-give a one-line error and exit code 2.
+give a one-line error and exit code 2; Ctrl-C exits 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -18,11 +19,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import __version__
 from .conv_matrices import conv_matrix, conv_matrix_block
 from .demo import run_demo
 from .geometry import conv_problem
-from .inspect import _format_shown, _shown, _symbolic_block, symbolic_conv_matrix
 from .sizes import conv_matrix_size
+from .symbolic import _cell_text, _format_shown, _kept, _shown, _symbolic_block, symbolic_conv_matrix
 
 if TYPE_CHECKING:
     from .nn.digits import DigitsRun
@@ -32,6 +34,15 @@ PROG = "python -m convmat"
 #: ``show --png`` draws a W of at most this many entries (rows x columns), e.g. 2000 x 2000: a picture
 #: of a larger matrix has more cells than pixels.
 MAX_PICTURE_ENTRIES = 4_000_000
+
+#: The ``--help`` text of the command (plain text: argparse prints it as is).
+DESCRIPTION = """\
+The linear algebra of convolutional networks, explicit: print the convolution
+matrix W of a layer, check the gradient identities of backpropagation on
+concrete numbers, or train a small CNN on scikit-learn's 8x8 digits. Run a
+command with --help for its options. Bad arguments give a one-line error and
+exit code 2; Ctrl-C exits 130.
+"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,6 +73,26 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def _png_path(text: str) -> str:
+    """A file to write: not a directory, in a directory that exists."""
+    if not text or text.endswith(("/", os.sep)) or os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} names a directory; give the file name of the picture, e.g. w.png")
+    parent = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: the directory {parent!r} does not exist")
+    return text
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -80,7 +111,8 @@ def _padding(text: str) -> int | tuple[int, ...] | str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog=PROG, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"convmat {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     show = commands.add_parser(
@@ -88,8 +120,8 @@ def _parser() -> argparse.ArgumentParser:
         help="print the convolution matrix W (symbols by default)",
         description="Print the convolution matrix W of one input plane: kernel taps as symbols "
         "k11 … (1-based, C order), 0 for structural zeros. Beyond --max-size rows/columns only the "
-        "first and last ones are printed, and only those are computed: W itself is never built "
-        "(except for --png), so any layer size prints at once.",
+        "first and last ones are printed, and as many columns as fit --width characters; only the printed "
+        "entries are computed: W itself is never built (except for --png), so any layer size prints at once.",
     )
     show.add_argument("--input", type=_dims, required=True, metavar="HxW", help="input spatial size, e.g. 4x4")
     show.add_argument("--kernel", type=_dims, required=True, metavar="KxK", help="kernel size, e.g. 3x3")
@@ -114,19 +146,33 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--numeric", action="store_true", help="print numbers: kernel values 1, 2, … instead of symbols")
     show.add_argument(
         "--png",
+        type=_png_path,
         metavar="FILE",
-        help=f"also save a picture of W (needs matplotlib; builds the whole W, so only for W of at most "
-        f"{MAX_PICTURE_ENTRIES:,} entries, rows x columns, e.g. 2000 x 2000)",
+        help=f"also save a picture of W as PNG to exactly FILE (needs matplotlib; builds the whole W, so only "
+        f"for W of at most {MAX_PICTURE_ENTRIES:,} entries, rows x columns, e.g. 2000 x 2000)",
     )
-    show.add_argument("--max-size", type=int, default=48, metavar="N", help="elide beyond N rows/columns (default 48)")
+    show.add_argument(
+        "--max-size", type=_positive_int, default=48, metavar="N", help="elide beyond N rows/columns (default 48)"
+    )
+    show.add_argument(
+        "--width",
+        type=_positive_int,
+        default=100,
+        metavar="N",
+        help="print lines of at most N characters, eliding middle columns (default 100)",
+    )
 
     demo = commands.add_parser(
         "demo",
-        help="check every seed identity on concrete numbers",
-        description="Walk through the identities of backpropagation through convolution and pooling on "
-        "small concrete numbers; each prints whether it holds and its max error. Exits 1 if any fails.",
+        help="check the gradient identities on concrete numbers",
+        description="Check the gradient identities of backpropagation through convolution and pooling on "
+        "small concrete numbers: convolution is a matrix product W @ x; the input gradient W.T @ dh is a full "
+        "convolution of the output gradient with the flipped kernel; the kernel gradient is a convolution of "
+        "the input with the output gradient; transposed convolution inverts the shape, not the values; max "
+        "pooling is a selection matrix S. Each identity prints whether it holds and its max error. Exits 1 if "
+        "any fails.",
     )
-    demo.add_argument("--seed", type=int, default=0, help="seed of the random example data (default 0)")
+    demo.add_argument("--seed", type=_seed, default=0, metavar="N", help="seed of the random example data (default 0)")
 
     train = commands.add_parser(
         "train",
@@ -149,7 +195,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--backend", choices=("im2col", "sparse"), default="im2col", help="route of the convolutions (default im2col)"
     )
-    train.add_argument("--seed", type=int, default=0, help="seed of the initialisation and batch order (default 0)")
+    train.add_argument(
+        "--seed", type=_seed, default=0, metavar="N", help="seed of the initialisation and batch order (default 0)"
+    )
     train.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default float32")
     train.add_argument("--limit", type=_positive_int, metavar="N", help="train on the first N training images only")
     train.add_argument("--save", metavar="FILE.npz", help="save the trained parameters (numpy .npz)")
@@ -161,7 +209,27 @@ def _one(value: tuple[int, ...] | int | str) -> tuple[int, ...] | int | str:
     return value[0] if isinstance(value, tuple) and len(value) == 1 else value
 
 
+def _fitting_columns(shown: np.ndarray, cols: int, max_cols: int, width: int) -> int:
+    """The largest ``max_cols`` (at most the given one) whose text of the ``shown`` block fits ``width`` characters.
+
+    ``shown`` holds the columns ``_shown(cols, max_cols)``; fewer columns keep a
+    subset of them. A line is the column widths plus one space between columns,
+    the ellipsis column one character wide. At least one column is kept.
+    """
+    if shown.shape[0] == 0:
+        return max_cols
+    lengths = np.vectorize(len, otypes=[int])(_cell_text(shown, 4)).max(axis=0)
+    position = {j: i for i, j in enumerate(_shown(cols, max_cols))}
+    for limit in range(min(max_cols, cols), 0, -1):
+        kept = _kept(cols, limit)
+        if sum(int(lengths[position[j]]) if j >= 0 else 1 for j in kept) + len(kept) - 1 <= width:
+            return limit
+    return 1
+
+
 def _show(args: argparse.Namespace) -> int:
+    if args.png and importlib.util.find_spec("matplotlib") is None:
+        raise ImportError('--png needs matplotlib: pip install "convmat[plot]"')
     geometry = {
         "stride": _one(args.stride),
         "padding": args.padding,
@@ -195,8 +263,12 @@ def _show(args: argparse.Namespace) -> int:
             return 1.0 + (co * c_in + ci) * prod(kernel) + k
 
         shown = conv_matrix_block(numbered, geom, 1, row_idx, col_idx, weight_shape=weight_shape)
+    # As many of those columns as fit --width: a subset of them, so nothing more is computed.
+    max_cols = _fitting_columns(shown, cols, args.max_size, args.width)
+    position = {j: i for i, j in enumerate(col_idx)}
+    shown = shown[:, [position[j] for j in _shown(cols, max_cols)]]
     print(f"W: {rows} x {cols} (output {rows} values from input {cols} values), {size.nnz} stored entries")
-    print(_format_shown(shown, (rows, cols), max_rows=args.max_size, max_cols=args.max_size))
+    print(_format_shown(shown, (rows, cols), max_rows=args.max_size, max_cols=max_cols))
     if args.png:
         from .plot import plot_matrix
 
@@ -205,10 +277,15 @@ def _show(args: argparse.Namespace) -> int:
         else:
             weight = np.arange(1.0, 1 + c_out * c_in * prod(kernel)).reshape(weight_shape)
             matrix = conv_matrix(weight, (c_in, *args.input), **geometry)
-        ax = plot_matrix(
-            matrix, title=f"W: input {'x'.join(map(str, args.input))}, kernel {'x'.join(map(str, kernel))}"
-        )
-        ax.figure.savefig(args.png, dpi=150)
+        title = f"W: input {'x'.join(map(str, args.input))}, kernel {'x'.join(map(str, kernel))}"
+        if channels != (1, 1):
+            title += f", {c_in} -> {c_out} channels"
+        ax = plot_matrix(matrix, title=title, channels=(c_out, c_in))
+        try:
+            # exactly the given name: matplotlib would append .png to a name without an extension
+            ax.figure.savefig(args.png, format="png", dpi=150)
+        except OSError as exc:
+            raise ValueError(f"--png {args.png}: {exc.strerror or exc}") from None
         print(f"picture saved to {args.png}")
     return 0
 
@@ -283,7 +360,7 @@ def _save_figures(run: DigitsRun, directory: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 ok, 1 an identity failed, 2 bad arguments)."""
+    """Entry point; returns the exit code (0 ok, 1 an identity failed, 2 bad arguments, 130 interrupted)."""
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -291,6 +368,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, ImportError) as exc:
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C: one line, no traceback, the shell's exit code for SIGINT. A live progress bar
+        # leaves the cursor mid-line on a terminal, hence the newline there.
+        sys.stdout.flush()
+        newline = "\n" if sys.stderr.isatty() else ""
+        print(f"{newline}{PROG} {args.command}: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         # The reader went away (``python -m convmat demo | head``): stop quietly.
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush silent

@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike
 
 from ._arrays import as_array
 from .geometry import ConvGeometry, IntOrTuple, Padding, PaddingMode, check_shape, conv_problem
-from .patterns import conv_matrix_pattern, padding_source_index
+from .patterns import axis_reads, conv_matrix_pattern
 from .sizes import check_matrix_size, geometry_matrix_size, matrix_dtype
 
 __all__ = ["conv_matrix", "conv_matrix_block", "matrix_for_geometry"]
@@ -283,9 +283,8 @@ def _block_reads(geom: ConvGeometry, out_pos: np.ndarray, in_pos: np.ndarray) ->
     reads = np.ones((n_out, n_in, 1), dtype=bool)
     taps = 1
     for d in range(geom.ndim):
-        source = padding_source_index(geom.input_spatial[d], *geom.padding[d], geom.padding_mode)
         taps_d = geom.kernel_size[d]
-        read = source[out_idx[d][:, None] * geom.stride[d] + np.arange(taps_d) * geom.dilation[d]]
+        read = axis_reads(geom, d, out_idx[d])
         match = read[:, None, :] == in_idx[d][None, :, None]  # [R, C, K_d]
         taps *= taps_d
         reads = (reads[:, :, :, None] & match[:, :, None, :]).reshape(n_out, n_in, taps)

@@ -1,7 +1,10 @@
-"""The walk-through behind ``python -m convmat demo``: each seed claim checked on concrete numbers.
+"""The walk-through behind ``python -m convmat demo``: the gradient identities checked on concrete numbers.
 
-Five sections, one per claim of the source notes. Each prints its small matrices
-and one line per identity saying whether it holds and its max error.
+Five sections: convolution as a matrix product, the input gradient (a full
+convolution with the flipped kernel), the kernel gradient (a convolution of the
+input with the output gradient), transposed convolution, and max pooling. Each
+prints its small matrices and one line per identity saying whether it holds and
+its max error.
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ from .conv import conv, conv_input_grad, conv_transpose, conv_weight_grad
 from .conv_matrices import conv_matrix
 from .identities import input_grad_by_full_conv, insert_zeros, weight_grad_by_dilated_conv
 from .im2col import im2col
-from .inspect import format_matrix, symbolic_conv_matrix
 from .pool_matrices import max_pool_matrix
 from .pooling import max_pool, max_pool_backward, max_unpool
+from .symbolic import format_matrix, symbolic_conv_matrix
 
 __all__ = ["TOLERANCE", "Check", "run_demo"]
 

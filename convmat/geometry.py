@@ -13,7 +13,6 @@ an even effective kernel (extra padding on the high side) is no special case.
 
 from __future__ import annotations
 
-import itertools
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ __all__ = [
     "pool_output_shape",
     "pool_problem",
     "spatial_dims_of",
+    "tap_output_range",
     "unfold_problem",
     "unpool_output_spatial",
 ]
@@ -366,6 +366,26 @@ def check_shape(name: str, shape: Sequence[int]) -> tuple[int, ...]:
     return result
 
 
+def tap_output_range(size: int, out: int, stride: int, shift: int) -> tuple[int, int]:
+    """Along one axis: the output positions ``[first, last)`` at which a tap reads inside the input.
+
+    Output position ``o`` reads input position ``o * stride + shift`` through a
+    tap whose ``shift`` is ``tap * dilation - pad_low``; the positions at which
+    that lies in ``[0, size)`` form one range (empty when ``last <= first``).
+    This is the per-axis window arithmetic every tap-by-tap computation shares.
+
+    Examples
+    --------
+    >>> tap_output_range(5, 5, 1, -1)  # a 3-tap kernel's first tap, padding 1: output 0 reads the padding
+    (1, 5)
+    >>> tap_output_range(5, 3, 2, 2)
+    (0, 2)
+    """
+    first = max(0, -(shift // stride))  # the first o with o * stride + shift >= 0
+    last = min(out, (size - 1 - shift) // stride + 1) if size - 1 - shift >= 0 else 0
+    return first, max(first, last)
+
+
 def _window_arguments(
     input_spatial: Sequence[int],
     kernel_size: IntOrTuple,
@@ -470,70 +490,6 @@ class ConvGeometry(_Windows):
     def output_size(self) -> int:
         """Number of elements in one output plane."""
         return prod(self.output_spatial)
-
-    @cached_property
-    def tap_blocks(self) -> tuple[TapBlock, ...]:
-        """Each kernel tap with the block of output positions at which it reads the unpadded input.
-
-        Output position ``o`` reads input position ``o * stride + tap * dilation - pad_low`` (per dim):
-        for each tap, the positions where that lies inside the input form one box of the output, and
-        the input positions it reads one strided box of the input. Outside its box a tap reads padding;
-        taps that read only padding are left out. With zero padding this is the whole convolution:
-        ``y[out] += w[tap] * x[inp]`` over the blocks.
-
-        Examples
-        --------
-        >>> conv_geometry((4,), 3, padding=1).tap_blocks[0]
-        TapBlock(tap=(0,), out=(slice(1, 4, None),), inp=(slice(0, 3, 1),))
-        """
-        per_dim = []
-        for n, o, k, s, d, (lo, _) in zip(
-            self.input_spatial,
-            self.output_spatial,
-            self.kernel_size,
-            self.stride,
-            self.dilation,
-            self.padding,
-            strict=True,
-        ):
-            ranges = []
-            for t in range(k):
-                shift = t * d - lo  # input position read by output position 0
-                first = max(0, -(shift // s))  # the first o with o * s + shift >= 0
-                last = min(o, (n - 1 - shift) // s + 1)  # past the last o with o * s + shift < n
-                ranges.append((t, first, last, first * s + shift))
-            per_dim.append(ranges)
-        blocks = []
-        for combo in itertools.product(*per_dim):
-            if any(last <= first for _, first, last, _ in combo):
-                continue
-            tap = tuple(t for t, _, _, _ in combo)
-            out = tuple(slice(first, last) for _, first, last, _ in combo)
-            inp = tuple(
-                slice(start, start + (last - first - 1) * s + 1, s)
-                for (_, first, last, start), s in zip(combo, self.stride, strict=True)
-            )
-            blocks.append(TapBlock(tap, out, inp))
-        return tuple(blocks)
-
-
-@dataclass(frozen=True)
-class TapBlock:
-    """One kernel tap of a :class:`ConvGeometry` and the boxes it connects (see ``ConvGeometry.tap_blocks``).
-
-    Attributes
-    ----------
-    tap : tuple of int
-        Kernel offset, one entry per spatial dim.
-    out : tuple of slice
-        Output positions at which the tap reads real input (contiguous per dim).
-    inp : tuple of slice
-        The input positions they read, in the same order (strided by the stride).
-    """
-
-    tap: tuple[int, ...]
-    out: tuple[slice, ...]
-    inp: tuple[slice, ...]
 
 
 def conv_geometry(

@@ -21,6 +21,7 @@ from ._arrays import as_array
 from .config import chunk_size
 from .geometry import ConvGeometry, IntOrTuple, Padding, fold_problem, unfold_problem
 from .padding import pad_spatial, unpad_adjoint
+from .patterns import tap_blocks
 from .windows import window_view
 
 __all__ = ["col2im", "extract_patches", "fold_patches", "im2col", "patch_bytes", "patch_chunks"]
@@ -133,7 +134,7 @@ def fold_patches(cols: np.ndarray, geom: ConvGeometry, out: np.ndarray | None = 
     """Adjoint of :func:`extract_patches`: ``(N, C, *kernel, *out)`` patches back to ``(N, C, *input)``.
 
     Overlapping windows add up. With zero padding each kernel tap adds its block
-    straight into the result (``geom.tap_blocks``; what lands in the padding is
+    straight into the result (:func:`convmat.patterns.tap_blocks`; what lands in the padding is
     dropped), a cache-sized block of planes at a time; other modes fold into
     the padded shape, then through the padding's adjoint. ``out``, if given,
     receives the result (and is returned).
@@ -145,7 +146,7 @@ def fold_patches(cols: np.ndarray, geom: ConvGeometry, out: np.ndarray | None = 
         for planes in _plane_blocks(*shape[:2], plane_bytes, FOLD_BLOCK_BYTES):
             part, source = result[planes], cols[planes]
             part.fill(0)
-            for block in geom.tap_blocks:
+            for block in tap_blocks(geom):
                 tap = source[(slice(None), slice(None), *block.tap, *block.out)]
                 part[(slice(None), slice(None), *block.inp)] += tap
         return result

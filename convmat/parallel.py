@@ -15,7 +15,7 @@ Two routes, and max pooling, split their work across :func:`convmat.get_num_thre
   Otherwise the im2col route runs its blocks one after the other, each product
   on BLAS's own threads;
 * max pooling gives each thread a block of planes, see
-  ``convmat.pool_matrices.max_pool_switches``, and so does its backward
+  ``convmat.pool_patterns.max_pool_switches``, and so does its backward
   (:func:`convmat.max_pool_backward`) once the result is large enough to pay
   for a thread.
 

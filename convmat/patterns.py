@@ -22,21 +22,25 @@ entry
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from .cache import cached_pattern
-from .geometry import PADDING_MODES, ConvGeometry, check_choice
+from .geometry import PADDING_MODES, ConvGeometry, check_choice, tap_output_range
 
 __all__ = [
     "ConvMatrixPattern",
     "ConvPlanePattern",
+    "TapBlock",
+    "axis_reads",
     "conv_matrix_pattern",
     "conv_plane_pattern",
     "padding_source_index",
     "patch_selection_matrix",
+    "tap_blocks",
 ]
 
 
@@ -72,6 +76,85 @@ def padding_source_index(size: int, low: int, high: int, mode: str) -> np.ndarra
         src = np.clip(i, 0, size - 1)
     _readonly(src)
     return src
+
+
+@dataclass(frozen=True)
+class TapBlock:
+    """One kernel tap of a :class:`ConvGeometry` and the boxes it connects (see :func:`tap_blocks`).
+
+    Attributes
+    ----------
+    tap : tuple of int
+        Kernel offset, one entry per spatial dim.
+    out : tuple of slice
+        Output positions at which the tap reads real input (contiguous per dim).
+    inp : tuple of slice
+        The input positions they read, in the same order (strided by the stride).
+    """
+
+    tap: tuple[int, ...]
+    out: tuple[slice, ...]
+    inp: tuple[slice, ...]
+
+
+@cached_pattern
+def tap_blocks(geom: ConvGeometry) -> tuple[TapBlock, ...]:
+    """Each kernel tap with the block of output positions at which it reads the unpadded input.
+
+    Output position ``o`` reads input position ``o * stride + tap * dilation - pad_low`` (per dim):
+    for each tap, the positions where that lies inside the input form one box of the output
+    (:func:`convmat.geometry.tap_output_range` per axis), and the input positions it reads one
+    strided box of the input. Outside its box a tap reads padding; taps that read only padding
+    are left out. With zero padding this is the whole convolution: ``y[out] += w[tap] * x[inp]``
+    over the blocks.
+
+    Examples
+    --------
+    >>> from convmat.geometry import conv_geometry
+    >>> tap_blocks(conv_geometry((4,), 3, padding=1))[0]
+    TapBlock(tap=(0,), out=(slice(1, 4, None),), inp=(slice(0, 3, 1),))
+    """
+    per_dim = []
+    for n, o, k, s, d, (lo, _) in zip(
+        geom.input_spatial, geom.output_spatial, geom.kernel_size, geom.stride, geom.dilation, geom.padding, strict=True
+    ):
+        ranges = []
+        for t in range(k):
+            shift = t * d - lo  # input position read by output position 0
+            first, last = tap_output_range(n, o, s, shift)
+            ranges.append((t, first, last, first * s + shift))
+        per_dim.append(ranges)
+    blocks = []
+    for combo in itertools.product(*per_dim):
+        if any(last <= first for _, first, last, _ in combo):
+            continue
+        tap = tuple(t for t, _, _, _ in combo)
+        out = tuple(slice(first, last) for _, first, last, _ in combo)
+        inp = tuple(
+            slice(start, start + (last - first - 1) * s + 1, s)
+            for (_, first, last, start), s in zip(combo, geom.stride, strict=True)
+        )
+        blocks.append(TapBlock(tap, out, inp))
+    return tuple(blocks)
+
+
+def axis_reads(geom: ConvGeometry, d: int, positions: np.ndarray | None = None) -> np.ndarray:
+    """Along axis ``d``: the input position each (output position, kernel tap) reads, ``-1`` for zero padding.
+
+    The per-axis window table every index computation of ``W`` starts from:
+    row ``i`` is output position ``positions[i]`` (all of them by default),
+    column ``k`` the tap ``k``; the padded position ``o * stride + k * dilation``
+    goes through the padding mode's index map (:func:`padding_source_index`).
+
+    Examples
+    --------
+    >>> from convmat.geometry import conv_geometry
+    >>> axis_reads(conv_geometry((4,), 3, padding=1, padding_mode="reflect"), 0).tolist()
+    [[1, 0, 1], [0, 1, 2], [1, 2, 3], [2, 3, 2]]
+    """
+    source = padding_source_index(geom.input_spatial[d], *geom.padding[d], geom.padding_mode)
+    out = np.arange(geom.output_spatial[d]) if positions is None else np.asarray(positions)
+    return source[out[:, None] * geom.stride[d] + np.arange(geom.kernel_size[d]) * geom.dilation[d]]
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,9 +223,7 @@ def conv_plane_pattern(geom: ConvGeometry) -> ConvPlanePattern:
     flat_in = np.zeros((1,) * (2 * n), dtype=np.intp)
     valid = np.ones((1,) * (2 * n), dtype=bool)
     for d in range(n):
-        source = padding_source_index(geom.input_spatial[d], *geom.padding[d], geom.padding_mode)
-        padded_pos = np.arange(out[d])[:, None] * geom.stride[d] + np.arange(geom.kernel_size[d]) * geom.dilation[d]
-        src = source[padded_pos]
+        src = axis_reads(geom, d)
         shape = [1] * (2 * n)
         shape[d], shape[n + d] = out[d], geom.kernel_size[d]
         flat_in = flat_in + src.reshape(shape) * in_strides[d]

@@ -33,7 +33,8 @@ from ._rank import rank_specific, spatial_names
 from .cache import cached_pattern
 from .geometry import IntOrTuple, batched_input_dims, check_channels, check_shape, pool_problem, unpool_output_spatial
 from .parallel import map_plane_blocks
-from .pool_matrices import averaging_matrix, max_pool_switches, sparse_dtype
+from .pool_matrices import averaging_matrix, sparse_dtype
+from .pool_patterns import max_pool_switches
 
 __all__ = [
     "avg_pool",

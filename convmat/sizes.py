@@ -48,7 +48,9 @@ from .geometry import (
     conv_problem,
     pool_geometry,
     pool_problem,
+    tap_output_range,
 )
+from .patterns import axis_reads
 
 __all__ = [
     "MatrixSize",
@@ -146,17 +148,11 @@ def _axis_counts(
 ) -> tuple[int, int]:
     """Along one axis: ``(taps, pairs)``, the ``(o, k)`` reading an input element and the distinct ``(o, i)``."""
     if mode == "zeros":
-        taps = 0
-        for k in range(kernel):
-            shift = k * dilation - low  # input position read by output 0
-            first = max(0, -(shift // stride))  # first o with o * stride + shift >= 0
-            last = min(out, (size - 1 - shift) // stride + 1) if size - 1 - shift >= 0 else 0
-            taps += max(last - first, 0)
+        ranges = (tap_output_range(size, out, stride, k * dilation - low) for k in range(kernel))
+        taps = sum(last - first for first, last in ranges)
         return taps, taps  # distinct taps of one output read distinct inputs
-    from .patterns import padding_source_index  # the padding modes' index maps, one implementation
-
-    source = padding_source_index(size, low, high, mode)
-    read = np.sort(source[np.arange(out)[:, None] * stride + np.arange(kernel) * dilation], axis=1)
+    axis = ConvGeometry((size,), (kernel,), (stride,), ((low, high),), (dilation,), mode)  # type: ignore[arg-type]
+    read = np.sort(axis_reads(axis, 0), axis=1)
     return out * kernel, out + int(np.count_nonzero(np.diff(read, axis=1)))
 
 

@@ -1,7 +1,9 @@
 """The one windowing primitive: strided, dilated N-d windows as a view.
 
-Convolution (im2col), max pooling and average pooling all read their input
-through :func:`window_view`; none slices windows on its own.
+Convolution's patches (im2col) and max pooling read their input through
+:func:`window_view`; neither slices windows on its own. Average pooling needs no
+view: it is one fixed sparse matrix per plane, whose rows are the windows
+(:func:`convmat.pool_patterns.avg_pool_plane_matrix`).
 """
 
 from __future__ import annotations

@@ -254,15 +254,6 @@ def test_geometry_function_errors(fn, args, kwargs, exc, match):
         fn(*args, **kwargs)
 
 
-def test_conv_output_shape_specific_errors():
-    with pytest.raises(ValueError, match="kernel"):
-        cm.conv_output_shape((4, 4), 5)
-    with pytest.raises(ValueError, match=r"padding|stride"):
-        cm.conv_output_shape((4, 4), 3, stride=2, padding="same")
-    with pytest.raises(ValueError, match="output_padding"):
-        cm.conv_transpose_output_shape((4, 4), 3, stride=2, output_padding=2)
-
-
 def test_error_list_is_complete():
     """Every error case above is collected once (guards against a case silently dropped from the list)."""
     assert len(ALL_ERRORS) == len({id(p) for p in ALL_ERRORS})

@@ -24,7 +24,6 @@ from pool_reference import (
     GRID_IDS,
     SMALL,
     SMALL_IDS,
-    PoolCase,
     avg_pool_backward_reference,
     avg_pool_reference,
     case_data,
@@ -34,7 +33,7 @@ from pool_reference import (
 )
 
 import convmat as cm
-from convmat import pool_matrices, pooling
+from convmat import pool_patterns, pooling
 
 DTYPES = (np.float64, np.float32)
 NAN, INF = np.nan, np.inf
@@ -247,8 +246,8 @@ def test_max_pool_with_nans_ties_and_infinities_matches_reference(case, nan):
 @pytest.mark.parametrize("case", GRID[::3], ids=GRID_IDS[::3])
 def test_max_pool_in_small_blocks_on_threads(case, block_bytes, threads, monkeypatch):
     # blocks of one plane, of a few planes (some partial) and of many; NaN (the scan) in some planes only
-    monkeypatch.setattr(pool_matrices, "POOL_BLOCK_BYTES", block_bytes)
-    monkeypatch.setattr(pool_matrices, "POOL_MIN_BYTES_PER_THREAD", 1)
+    monkeypatch.setattr(pool_patterns, "POOL_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(pool_patterns, "POOL_MIN_BYTES_PER_THREAD", 1)
     rng = np.random.default_rng(GRID.index(case))
     x = rng.integers(-2, 3, size=case.x_shape).astype(np.float64)
     x[rng.random(case.x_shape) < 0.2] = -INF
@@ -526,15 +525,6 @@ def test_selection_matrix_uses_int32_indices_when_they_fit():
     S = cm.max_pool_matrix(np.zeros((2, 3, 8, 8)), 2)
     assert S.indices.dtype == np.int32
     assert S.indptr.dtype == np.int32
-
-
-def test_pool_output_shape_agrees_with_the_operations():
-    case = PoolCase((2, 3, 9, 8), (3, 2), (2, 3), (1, 1), (2, 1), True)
-    x, _ = case_data(case)
-    expected = cm.pool_output_shape(x.shape[2:], **case.kwargs)
-    assert expected == case.out_spatial
-    assert cm.max_pool(x, **case.kwargs).shape[2:] == expected
-    assert cm.avg_pool(x, (3, 2), (2, 3), 1, True).shape[2:] == cm.pool_output_shape((9, 8), (3, 2), (2, 3), 1, 1, True)
 
 
 @pytest.mark.parametrize("nan", [False, True])

@@ -15,8 +15,8 @@ import convmat as cm
 from convmat.__main__ import main
 from convmat.conv_matrices import conv_matrix_block
 from convmat.geometry import conv_geometry, conv_problem
-from convmat.inspect import _format_shown, _shown, _symbolic_block
 from convmat.sizes import conv_matrix_size
+from convmat.symbolic import _format_shown, _shown, _symbolic_block
 
 MIB = 2**20
 
@@ -138,15 +138,20 @@ def test_format_shown_checks_the_block_shape():
         _format_shown(np.zeros((3, 3)), (10, 10), max_rows=4, max_cols=4)
 
 
-def _old_show_text(spatial, kernel, channels=(1, 1), numeric=False, max_size=48, **geometry):
-    """What ``show`` printed when it built the whole W: format_matrix of the full matrix."""
+def _whole_w_text(spatial, kernel, channels=(1, 1), numeric=False, max_size=48, width=100, **geometry):
+    """What ``show`` prints, from the whole W: format_matrix of the full matrix with at most ``max_size`` rows
+    and the most columns (at most ``max_size``) whose lines fit ``width`` characters."""
     c_in, c_out = channels
     if numeric or channels != (1, 1):
         weight = np.arange(1.0, 1 + c_out * c_in * np.prod(kernel)).reshape(c_out, c_in, *kernel)
         matrix = cm.conv_matrix(weight, (c_in, *spatial), **geometry)
     else:
         matrix = cm.symbolic_conv_matrix(spatial, kernel, **geometry)
-    return cm.format_matrix(matrix, max_rows=max_size, max_cols=max_size)
+    for max_cols in range(max_size, 0, -1):
+        text = cm.format_matrix(matrix, max_rows=max_size, max_cols=max_cols)
+        if max(len(line) for line in text.splitlines()) <= width:
+            break
+    return text
 
 
 SHOW_CASES = [
@@ -180,6 +185,10 @@ SHOW_CASES = [
         (11,),
         {"padding": 5, "padding_mode": "reflect"},
     ),
+    ("--input 8x8 --kernel 3 --width 200", (8, 8), (3, 3), {"width": 200}),
+    ("--input 8x8 --kernel 3 --width 37 --max-size 60", (8, 8), (3, 3), {"width": 37, "max_size": 60}),
+    ("--input 7 --kernel 3 --channels 2x3 --width 20", (7,), (3,), {"channels": (2, 3), "width": 20}),
+    ("--input 8x8 --kernel 3 --width 1", (8, 8), (3, 3), {"width": 1}),
 ]
 
 
@@ -188,11 +197,11 @@ def test_show_prints_what_the_whole_w_prints(args, spatial, kernel, options, cap
     assert main(["show", *args.split()]) == 0
     lines = capsys.readouterr().out.splitlines()
     c_in, c_out = options.get("channels", (1, 1))
-    geometry = {k: v for k, v in options.items() if k not in ("channels", "numeric", "max_size")}
+    geometry = {k: v for k, v in options.items() if k not in ("channels", "numeric", "max_size", "width")}
     size = conv_matrix_size((c_out, c_in, *kernel), (c_in, *spatial), **geometry)
     rows, cols = size.shape
     assert lines[0] == f"W: {rows} x {cols} (output {rows} values from input {cols} values), {size.nnz} stored entries"
-    assert "\n".join(lines[1:]) == _old_show_text(spatial, kernel, **options)
+    assert "\n".join(lines[1:]) == _whole_w_text(spatial, kernel, **options)
 
 
 def test_show_a_resnet_layer_in_a_subprocess():

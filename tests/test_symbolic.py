@@ -6,7 +6,7 @@ import scipy.sparse as sp
 from reference import conv_matrix_reference
 
 import convmat as cm
-from convmat.inspect import kernel_labels
+from convmat.symbolic import kernel_labels
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .conv_matrices import _block_reads
-from .geometry import ConvGeometry, IntOrTuple, Padding, PaddingMode, conv_geometry
+from .geometry import ConvGeometry, IntOrTuple, Padding, PaddingMode, check_int, check_positive_int, conv_geometry
 from .patterns import conv_plane_pattern
 
 __all__ = ["MAX_SYMBOLIC_ENTRIES", "format_matrix", "kernel_labels", "symbolic_conv_matrix"]
@@ -163,6 +163,9 @@ def format_matrix(M, precision: int = 4, max_rows: int | None = 40, max_cols: in
     k1 k2  0
      0 k1 k2
     """
+    precision = check_int(precision, "precision", minimum=0)
+    max_rows = None if max_rows is None else check_positive_int(max_rows, "max_rows")
+    max_cols = None if max_cols is None else check_positive_int(max_cols, "max_cols")
     if sp.issparse(M):
         if M.ndim != 2:
             raise ValueError(f"M must be a matrix, got a sparse array of shape {M.shape}")
