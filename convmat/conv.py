@@ -59,6 +59,9 @@ __all__ = [
     "conv_transpose2d",
     "conv_transpose3d",
     "conv_weight_grad",
+    "forward",
+    "input_grad",
+    "weight_grad",
 ]
 
 Backend = Literal["im2col", "sparse"]
@@ -373,6 +376,66 @@ _INPUT_GRAD: dict[str, Callable] = {"im2col": _input_grad_im2col, "sparse": _inp
 _WEIGHT_GRAD: dict[str, Callable] = {"im2col": _weight_grad_im2col, "sparse": _weight_grad_sparse}
 
 
+# ---------------------------------------------------------------------------
+# The entry points of the three maps for validated arrays: the routes' dtype rule in one place.
+# Every public function below, and convmat.linalg's operator, goes through these.
+# ---------------------------------------------------------------------------
+
+
+def forward(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int, backend: Backend = "im2col") -> np.ndarray:
+    """``y = W x`` (no bias) of validated arrays, in their common dtype (float16 computed in float32).
+
+    Examples
+    --------
+    >>> from convmat.geometry import conv_geometry
+    >>> forward(np.ones((1, 1, 4)), np.ones((1, 1, 3)), conv_geometry((4,), 3), 1)
+    array([[[3., 3.]]])
+    """
+    dtype = result_dtype(x, w)
+    work = compute_dtype(dtype)
+    y = _FORWARD[backend](x.astype(work, copy=False), w.astype(work, copy=False), geom, groups)
+    return y.astype(dtype, copy=False)
+
+
+def input_grad(
+    dy: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int, backend: Backend = "im2col"
+) -> np.ndarray:
+    """``dx = Wᵀ dy`` of validated arrays, in their common dtype (float16 computed in float32).
+
+    Examples
+    --------
+    >>> from convmat.geometry import conv_geometry
+    >>> input_grad(np.ones((1, 1, 2)), np.ones((1, 1, 3)), conv_geometry((4,), 3), 1)
+    array([[[1., 2., 2., 1.]]])
+    """
+    dtype = result_dtype(dy, w)
+    work = compute_dtype(dtype)
+    dx = _INPUT_GRAD[backend](dy.astype(work, copy=False), w.astype(work, copy=False), geom, groups)
+    return dx.astype(dtype, copy=False)
+
+
+def weight_grad(
+    x: np.ndarray,
+    dy: np.ndarray,
+    weight_shape: tuple[int, ...],
+    geom: ConvGeometry,
+    groups: int,
+    backend: Backend = "im2col",
+) -> np.ndarray:
+    """The kernel gradient of validated arrays, in their common dtype (float16 computed in float32).
+
+    Examples
+    --------
+    >>> from convmat.geometry import conv_geometry
+    >>> weight_grad(np.arange(4.0).reshape(1, 1, 4), np.ones((1, 1, 2)), (1, 1, 3), conv_geometry((4,), 3), 1)
+    array([[[1., 3., 5.]]])
+    """
+    dtype = result_dtype(x, dy)
+    work = compute_dtype(dtype)
+    dw = _WEIGHT_GRAD[backend](x.astype(work, copy=False), dy.astype(work, copy=False), weight_shape, geom, groups)
+    return dw.astype(dtype, copy=False)
+
+
 def conv(
     x: ArrayLike,
     weight: ArrayLike,
@@ -444,11 +507,10 @@ def conv(
     if b is not None:
         check_array_shape(b, (w.shape[0],), "bias", f"(C_out,) for weight of shape {w.shape}")
     dtype = result_dtype(xa, w, b)
-    work = compute_dtype(dtype)
-    y = _FORWARD[backend](xa.astype(work, copy=False), w.astype(work, copy=False), geom, groups)
+    y = forward(xa.astype(dtype, copy=False), w.astype(dtype, copy=False), geom, groups, backend)
     if b is not None:
         y += b.reshape((-1,) + (1,) * geom.ndim)
-    return y.astype(dtype, copy=False)
+    return y
 
 
 def conv_input_grad(
@@ -503,10 +565,7 @@ def conv_input_grad(
         shape, w.shape, stride, padding, dilation, groups, padding_mode, input_name="input_shape"
     )
     dy = _grad_output(grad_output, geom, shape[0], w.shape[0])
-    dtype = result_dtype(w, dy)
-    work = compute_dtype(dtype)
-    dx = _INPUT_GRAD[backend](dy.astype(work, copy=False), w.astype(work, copy=False), geom, groups)
-    return dx.astype(dtype, copy=False)
+    return input_grad(dy, w, geom, groups, backend)
 
 
 def conv_weight_grad(
@@ -554,10 +613,7 @@ def conv_weight_grad(
         xa.shape, wshape, stride, padding, dilation, groups, padding_mode, weight_name="weight_shape"
     )
     dy = _grad_output(grad_output, geom, xa.shape[0], wshape[0])
-    dtype = result_dtype(xa, dy)
-    work = compute_dtype(dtype)
-    dw = _WEIGHT_GRAD[backend](xa.astype(work, copy=False), dy.astype(work, copy=False), wshape, geom, groups)
-    return dw.astype(dtype, copy=False)
+    return weight_grad(xa, dy, wshape, geom, groups, backend)
 
 
 def conv_transpose(
@@ -621,16 +677,15 @@ def conv_transpose(
     c_out = w.shape[1] * groups
     if b is not None:
         check_array_shape(b, (c_out,), "bias", f"(C_out,) for weight of shape {w.shape} and groups={groups}")
-    work = compute_dtype(dtype)
     if geom is None:
-        y = np.zeros((xa.shape[0], c_out, *zero_tail), dtype=work)
+        y = np.zeros((xa.shape[0], c_out, *zero_tail), dtype=dtype)
     else:
-        y = _INPUT_GRAD[backend](xa.astype(work, copy=False), w.astype(work, copy=False), geom, groups)
+        y = input_grad(xa.astype(dtype, copy=False), w.astype(dtype, copy=False), geom, groups, backend)
         if any(zero_tail):
             y = np.pad(y, [(0, 0), (0, 0), *((0, t) for t in zero_tail)])
     if b is not None:
         y += b.reshape((-1,) + (1,) * len(zero_tail))
-    return y.astype(dtype, copy=False)
+    return y
 
 
 def _examples(name: str, n: int, weight_shape: tuple[int, ...], out: int) -> list[tuple[str, str]]:

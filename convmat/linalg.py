@@ -28,8 +28,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.sparse.linalg import LinearOperator, svds
 
-from ._arrays import as_array, result_dtype
-from .conv import _FORWARD, _INPUT_GRAD
+from ._arrays import as_array
+from .conv import forward, input_grad
 from .geometry import (
     ConvGeometry,
     IntOrTuple,
@@ -66,19 +66,18 @@ class _ConvOperator(LinearOperator):
         super().__init__(weight.dtype, (prod(self._out_shape), prod(self._in_shape)))
 
     def _apply(
-        self, route: dict[str, Callable], weight: np.ndarray, columns: np.ndarray, in_shape: tuple, out_rows: int
+        self, route: Callable[..., np.ndarray], weight: np.ndarray, columns: np.ndarray, in_shape: tuple, out_rows: int
     ) -> np.ndarray:
         a = as_array(columns, "operand")
-        dtype = result_dtype(a, weight)
-        samples = a.T.reshape(a.shape[1], *in_shape).astype(dtype, copy=False)
-        result = route["im2col"](samples, weight.astype(dtype, copy=False), self._geom, self._groups)
+        samples = a.T.reshape(a.shape[1], *in_shape)
+        result = route(samples, weight, self._geom, self._groups)
         return result.reshape(a.shape[1], out_rows).T
 
     def _matmat(self, X: np.ndarray) -> np.ndarray:
-        return self._apply(_FORWARD, self._weight, X, self._in_shape, self.shape[0])
+        return self._apply(forward, self._weight, X, self._in_shape, self.shape[0])
 
     def _rmatmat(self, Y: np.ndarray) -> np.ndarray:
-        return self._apply(_INPUT_GRAD, self._adjoint_weight, Y, self._out_shape, self.shape[1])
+        return self._apply(input_grad, self._adjoint_weight, Y, self._out_shape, self.shape[1])
 
 
 def conv_operator(
