@@ -1,4 +1,4 @@
-"""The seed identities: backpropagation through a convolution is itself a convolution.
+"""The gradient identities: backpropagation through a convolution is itself a convolution.
 
 Each function here computes a gradient *literally* the way the identity states it,
 with zero insertion, padding, a 180° flip and a plain valid convolution, and never

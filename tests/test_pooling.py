@@ -4,7 +4,7 @@ Max pooling: values and switches over the case grid (1/2/3-d, overlapping,
 dilated, padded, ceil mode, odd sizes; float64 and float32), ties, NaN and
 ``-inf``; the selection matrix ``S`` (``S·x`` is the pooling, ``Sᵀ·dy`` the
 gradient); the gradient against finite differences; max unpooling, where it
-places and where the backward adds; the seeds' worked example. Average
+places and where the backward adds; a worked example by hand. Average
 pooling: values, gradients and the averaging matrix ``A``. Then dtypes and the
 rank-checking wrappers.
 """
@@ -268,7 +268,7 @@ def test_nan_outside_every_window_does_not_reach_the_output():
 
 
 # ---------------------------------------------------------------------------
-# the seeds' worked example
+# a worked example by hand
 # ---------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""The seed identities: each a second route to the gradients, and the notes' worked examples."""
+"""The gradient identities: each a second route to the gradients, and worked examples by hand."""
 
 import numpy as np
 import pytest
@@ -66,7 +66,7 @@ def test_weight_grad_by_dilated_conv_empty_batch():
     assert not dw.any()
 
 
-# --- the notes' worked examples, entry by entry ------------------------------------------------
+# --- worked examples by hand, entry by entry ------------------------------------------------------
 
 W_4x4_3x3 = [
     "k11 k12 k13 0 k21 k22 k23 0 k31 k32 k33 0 0 0 0 0",
