@@ -29,7 +29,7 @@ import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -71,7 +71,8 @@ def _arrays_of(value: object) -> list[np.ndarray]:
     if isinstance(value, np.ndarray):
         return [value]
     if sp.issparse(value):
-        return [value.data, value.indices, value.indptr]  # type: ignore[union-attr]
+        matrix = cast(Any, value)
+        return [matrix.data, matrix.indices, matrix.indptr]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         found = []
         for field in dataclasses.fields(value):

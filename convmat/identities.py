@@ -14,6 +14,7 @@ Notation per spatial dim: input size ``n``, kernel ``k``, stride ``s``, dilation
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -40,7 +41,8 @@ def insert_zeros(a: np.ndarray, stride: Sequence[int]) -> np.ndarray:
     n = len(stride)
     lead = a.shape[: a.ndim - n]
     spread = np.zeros((*lead, *((m - 1) * s + 1 for m, s in zip(a.shape[a.ndim - n :], stride, strict=True))), a.dtype)
-    spread[(Ellipsis, *(slice(None, None, s) for s in stride))] = a
+    index: tuple[Any, ...] = (Ellipsis, *(slice(None, None, s) for s in stride))
+    spread[index] = a
     return spread
 
 

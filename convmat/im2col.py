@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator, Sequence
 from math import prod
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -143,12 +144,13 @@ def fold_patches(cols: np.ndarray, geom: ConvGeometry, out: np.ndarray | None = 
     if geom.padding_mode == "zeros":
         result = np.empty(shape, dtype=cols.dtype) if out is None else out
         plane_bytes = geom.input_size * cols.itemsize
-        for planes in _plane_blocks(*shape[:2], plane_bytes, FOLD_BLOCK_BYTES):
+        for planes in _plane_blocks(shape[0], shape[1], plane_bytes, FOLD_BLOCK_BYTES):
             part, source = result[planes], cols[planes]
             part.fill(0)
             for block in tap_blocks(geom):
-                tap = source[(slice(None), slice(None), *block.tap, *block.out)]
-                part[(slice(None), slice(None), *block.inp)] += tap
+                tap_index: tuple[Any, ...] = (slice(None), slice(None), *block.tap, *block.out)
+                part_index: tuple[Any, ...] = (slice(None), slice(None), *block.inp)
+                part[part_index] += source[tap_index]
         return result
     acc = np.zeros((*cols.shape[:2], *geom.padded_spatial), dtype=cols.dtype)
     for tap in itertools.product(*(range(k) for k in geom.kernel_size)):
@@ -156,7 +158,9 @@ def fold_patches(cols: np.ndarray, geom: ConvGeometry, out: np.ndarray | None = 
             slice(t * d, t * d + (o - 1) * s + 1, s)
             for t, d, o, s in zip(tap, geom.dilation, geom.output_spatial, geom.stride, strict=True)
         )
-        acc[(slice(None), slice(None), *target)] += cols[(slice(None), slice(None), *tap)]
+        acc_index: tuple[Any, ...] = (slice(None), slice(None), *target)
+        cols_index: tuple[Any, ...] = (slice(None), slice(None), *tap)
+        acc[acc_index] += cols[cols_index]
     result = unpad_adjoint(acc, geom.padding, geom.input_spatial, geom.padding_mode)
     if out is None:
         return result

@@ -8,6 +8,7 @@ position sends its value back to the input element it was copied from.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from .patterns import padding_source_index
 
 __all__ = ["pad_or_crop", "pad_spatial", "unpad_adjoint"]
 
-_NUMPY_MODE = {"zeros": "constant", "circular": "wrap", "reflect": "reflect", "replicate": "edge"}
+_NUMPY_MODE: dict[str, Any] = {"zeros": "constant", "circular": "wrap", "reflect": "reflect", "replicate": "edge"}
 
 
 def pad_spatial(x: np.ndarray, padding: Pads, mode: str = "zeros", value: float = 0.0) -> np.ndarray:
@@ -84,4 +85,5 @@ def pad_or_crop(a: np.ndarray, widths: Sequence[tuple[int, int]]) -> np.ndarray:
     n = len(widths)
     crop = tuple(slice(max(-lo, 0), a.shape[a.ndim - n + i] - max(-hi, 0)) for i, (lo, hi) in enumerate(widths))
     pads = [(0, 0)] * (a.ndim - n) + [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
-    return np.pad(a[(Ellipsis, *crop)], pads)
+    index: tuple[Any, ...] = (Ellipsis, *crop)
+    return np.pad(a[index], pads)

@@ -8,6 +8,8 @@ view: it is one fixed sparse matrix per plane, whose rows are the windows
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -39,4 +41,5 @@ def window_view(
     view = sliding_window_view(xp, extent, axis=tuple(range(xp.ndim - n, xp.ndim)))
     out_slices = tuple(slice(0, (o - 1) * s + 1, s) for o, s in zip(output_spatial, stride, strict=True))
     win_slices = tuple(slice(None, None, d) for d in dilation)
-    return view[(Ellipsis, *out_slices, *win_slices)]
+    index: tuple[Any, ...] = (Ellipsis, *out_slices, *win_slices)
+    return view[index]

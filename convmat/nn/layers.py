@@ -31,7 +31,7 @@ import abc
 import copy
 from collections.abc import Iterator, Mapping, Sequence
 from math import prod
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
@@ -246,7 +246,7 @@ class Conv(Layer):
         self._x: np.ndarray | None = None
 
     @property
-    def options(self) -> dict[str, object]:
+    def options(self) -> dict[str, Any]:
         """The geometry shared by the forward and both gradients (for :func:`convmat.conv` and friends)."""
         return {
             "stride": self.stride,
@@ -389,7 +389,7 @@ class MaxPool(Layer):
         self._input_shape: tuple[int, ...] | None = None
 
     @property
-    def options(self) -> dict[str, object]:
+    def options(self) -> dict[str, Any]:
         """The arguments of :func:`convmat.max_pool`."""
         return {
             "kernel_size": self.kernel_size,
@@ -452,7 +452,7 @@ class AvgPool(Layer):
         self._input_shape: tuple[int, ...] | None = None
 
     @property
-    def options(self) -> dict[str, object]:
+    def options(self) -> dict[str, Any]:
         """The arguments of :func:`convmat.avg_pool` after ``x``."""
         return {
             "kernel_size": self.kernel_size,
@@ -480,7 +480,7 @@ class AvgPool(Layer):
 _POOL_DEFAULTS = {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False, "count_include_pad": True}
 
 
-def _extra(options: dict[str, object], defaults: dict[str, object]) -> str:
+def _extra(options: dict[str, Any], defaults: dict[str, Any]) -> str:
     return "".join(f", {k}={v!r}" for k, v in options.items() if k != "kernel_size" and v != defaults[k])
 
 

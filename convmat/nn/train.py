@@ -160,7 +160,7 @@ def fit(
             total_loss += value * batch.size
             correct += int(np.count_nonzero(logits.argmax(axis=1) == ya[batch]))
             seen += batch.size
-            if live:
+            if live and progress is not None:
                 progress.write("\r" + progress_line(epoch, epochs, seen, n, total_loss / seen, correct / seen))
                 progress.flush()
         history.loss.append(total_loss / n)
