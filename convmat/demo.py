@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -107,7 +107,7 @@ def _claim_input_gradient(rng: np.random.Generator, out: TextIO) -> list[Check]:
             ),
         ]
     x_shape, w = (2, 4, 7, 6), rng.standard_normal((6, 2, 3, 2))
-    geometry = {"stride": (2, 1), "padding": (1, 2), "dilation": (2, 1), "groups": 2}
+    geometry: dict[str, Any] = {"stride": (2, 1), "padding": (1, 2), "dilation": (2, 1), "groups": 2}
     dy = rng.standard_normal(conv(np.zeros(x_shape), w, **geometry).shape)
     checks.append(
         _check(
@@ -145,7 +145,7 @@ def _claim_kernel_gradient(rng: np.random.Generator, out: TextIO) -> list[Check]
             ),
         ]
     x, w = rng.standard_normal((2, 4, 7, 6)), rng.standard_normal((6, 2, 3, 2))
-    geometry = {"stride": (2, 1), "padding": (1, 2), "dilation": (2, 1), "groups": 2}
+    geometry: dict[str, Any] = {"stride": (2, 1), "padding": (1, 2), "dilation": (2, 1), "groups": 2}
     dy = rng.standard_normal(conv(x, w, **geometry).shape)
     checks.append(
         _check(

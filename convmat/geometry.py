@@ -131,7 +131,7 @@ def check_choice(value: object, name: str, choices: tuple[_C, ...]) -> _C:
         raise TypeError(f"{name} must be one of {allowed}; got {value!r} ({type(value).__name__})")
     if value not in choices:
         raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def check_spatial_rank(n: int, name: str, got: str, layout: str | None = None) -> int:

@@ -120,7 +120,7 @@ def plot_matrix(
         ax.set_yticks(np.arange(-0.5, rows, 1), minor=True)
         ax.grid(which="minor", color="0.85", linewidth=0.5)
         ax.tick_params(which="minor", length=0)
-    if blocks is None:
+    if blocks is None or channels is None:  # blocks is None whenever channels is
         ax.set_xlabel(f"input index (0 … {cols - 1})")
         ax.set_ylabel(f"output index (0 … {rows - 1})")
     else:

@@ -151,7 +151,7 @@ def _axis_counts(
         ranges = (tap_output_range(size, out, stride, k * dilation - low) for k in range(kernel))
         taps = sum(last - first for first, last in ranges)
         return taps, taps  # distinct taps of one output read distinct inputs
-    axis = ConvGeometry((size,), (kernel,), (stride,), ((low, high),), (dilation,), mode)  # type: ignore[arg-type]
+    axis = ConvGeometry((size,), (kernel,), (stride,), ((low, high),), (dilation,), mode)
     read = np.sort(axis_reads(axis, 0), axis=1)
     return out * kernel, out + int(np.count_nonzero(np.diff(read, axis=1)))
 

@@ -32,6 +32,8 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # ships MathJax 3 in _static/mathjax (the module's name has dashes)
+    "sphinx_copybutton",
     "numpydoc",
     "matplotlib.sphinxext.plot_directive",
     "convmat_doccheck",
@@ -69,17 +71,40 @@ from convmat.plot import plot_matrix
 plot_rcparams = {"figure.dpi": 110, "font.size": 9}
 plot_apply_rcparams = True
 
-# --- HTML ---------------------------------------------------------------------
-html_theme = "alabaster"
+# --- HTML: pydata-sphinx-theme, nothing fetched when a page is viewed --------
+html_theme = "pydata_sphinx_theme"
 html_title = f"convmat {release}"
+html_static_path = ["_static"]
+html_css_files = ["convmat.css"]
 html_theme_options = {
-    "description": "The linear algebra of convolutional networks, explicit.",
-    "fixed_sidebar": True,
-    "page_width": "1240px",
-    "body_max_width": "none",
-    "sidebar_width": "230px",
+    "logo": {"text": "convmat"},
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "secondary_sidebar_items": ["page-toc"],
+    "primary_sidebar_end": [],
+    "navbar_end": ["theme-switcher"],
+    # No icon links, analytics, announcement, version switcher or links out of the site.
+    "footer_start": ["copyright"],
+    "footer_end": [],
+    "icon_links": [],
+    "use_edit_page_button": False,
+    "show_version_warning_banner": False,
 }
 html_show_sourcelink = False
+
+# --- mathematics: MathJax 3 from the built site, SVG output -----------------------
+# sphinx-mathjax-offline copies MathJax into _static/mathjax; its SVG output draws
+# the glyphs as paths, so no font file is loaded (the CHTML output would load woff
+# fonts, which browsers may refuse for pages opened from the file system).
+# ``mathjax_path`` is set again in ``setup`` below, after the extension set it to
+# its CHTML build.
+MATHJAX_PATH = "mathjax/tex-svg.js"
+mathjax_path = MATHJAX_PATH
+mathjax3_config = {"svg": {"fontCache": "global"}}
+
+# --- copy buttons: copy the code of ``pycon`` and the commands of ``console`` -----
+copybutton_prompt_text = r">>> |\.\.\. |\$ "
+copybutton_prompt_is_regexp = True
 
 
 # --- docstring types: ``shape (N, C, *spatial)`` is Python's star, not emphasis --
@@ -110,5 +135,25 @@ def _escape_stars_in_types(app, what, name, obj, options, lines):
             lines[i] = head + sep + _escape_stars(spec) if sep else _escape_stars(line)
 
 
+def _svg_mathjax(app, config):
+    config.mathjax_path = MATHJAX_PATH
+
+
+def _no_empty_section_nav(app, pagename, templatename, context, doctree):
+    """Drop the primary sidebar of a page whose section has no subpages (its "Section
+    Navigation" would be empty), so that the text and the code get the width."""
+    includes = app.env.toctree_includes
+    parents = {child: parent for parent, children in includes.items() for child in children}
+    section = pagename
+    for _ in range(len(parents)):  # up to the top-level page of this section
+        if parents.get(section, root_doc) == root_doc:
+            break
+        section = parents[section]
+    if section == root_doc or not includes.get(section):
+        context["sidebars"] = []
+
+
 def setup(app):
     app.connect("autodoc-process-docstring", _escape_stars_in_types, priority=400)  # before numpydoc (500)
+    app.connect("config-inited", _svg_mathjax)
+    app.connect("html-page-context", _no_empty_section_nav)

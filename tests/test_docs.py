@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -106,13 +108,20 @@ def test_every_figure_has_its_own_file():
     assert len(set(prefixes)) == len(prefixes), "duplicate :filename-prefix:"
 
 
-def test_docs_build_without_warnings(tmp_path):
-    """The documented build command, warnings as errors, into a temporary directory."""
-    for module in ("sphinx", "myst_parser", "numpydoc", "matplotlib"):
+@pytest.fixture(scope="module")
+def built_docs(tmp_path_factory):
+    """The documented build command, warnings as errors, into a temporary directory: (output, process)."""
+    for module in ("sphinx", "myst_parser", "numpydoc", "matplotlib", "pydata_sphinx_theme", "sphinx_copybutton"):
         pytest.importorskip(module)
-    out = tmp_path / "html"
+    pytest.importorskip("sphinx-mathjax-offline")  # the module's name has dashes
+    out = tmp_path_factory.mktemp("docs") / "html"
     command = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(DOCS), str(out)]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=90, check=False)
+    return out, subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+
+
+def test_docs_build_without_warnings(built_docs):
+    """The build succeeds, with every page, every figure and the rendered API reference."""
+    out, result = built_docs
     assert result.returncode == 0, f"sphinx -W failed:\n{result.stdout}\n{result.stderr}"
     for page in PAGES:
         html = out / page.relative_to(DOCS).with_suffix(".html")
@@ -123,3 +132,32 @@ def test_docs_build_without_warnings(tmp_path):
     api = (out / "api" / "convolution.html").read_text(encoding="utf-8")
     assert "conv_input_grad" in api, "the API reference lost its entries"
     assert "Parameters" in api, "numpydoc sections are not rendered"
+
+
+def test_docs_ship_mathjax_and_need_no_network(built_docs):
+    """MathJax (SVG output: no font files) is copied into the site; no page loads a script from elsewhere."""
+    out, _ = built_docs
+    assert (out / "_static" / "mathjax" / "tex-svg.js").is_file(), "MathJax is not shipped in _static/mathjax"
+    for page in PAGES:
+        html = out / page.relative_to(DOCS).with_suffix(".html")
+        if not html.is_file():
+            continue  # reported by test_docs_build_without_warnings
+        text = html.read_text(encoding="utf-8")
+        remote = re.findall(r'<(?:script|link)\b[^>]*\b(?:src|href)="(https?:[^"]*)"', text)
+        assert not remote, f"{html.name} loads {remote}"
+        local_mathjax = re.search(r'<script[^>]*src="(?:\.\./)*_static/mathjax/tex-svg\.js"', text)
+        assert local_mathjax or 'class="math' not in text, f"{html.name} has formulas but no local MathJax"
+    copybutton = (out / "_static" / "copybutton.js").read_text(encoding="utf-8")
+    assert r"'>>> |\\.\\.\\. |\\$ ', true" in copybutton, "copy buttons do not strip the >>>, ... and $ prompts"
+
+
+def test_docs_in_a_browser(built_docs):
+    """docs/browser_check.py on the build: formulas typeset offline, copy buttons, nothing cut off."""
+    out, _ = built_docs
+    if shutil.which(os.environ.get("CHROMIUM") or "chromium") is None:
+        pytest.skip("no Chromium to open the pages with")
+    if not (out / "index.html").is_file():
+        pytest.skip("nothing was built (see test_docs_build_without_warnings)")
+    command = [sys.executable, str(DOCS / "browser_check.py"), str(out)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, f"browser check failed:\n{result.stdout}\n{result.stderr}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO, TypedDict
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -137,7 +137,7 @@ def digits_cnn(
         raise ValueError(f"channels must be a pair (first conv, second conv), got {channels!r}")
     rng = np.random.default_rng(seed)
     c1, c2 = channels
-    options = {"padding": 1, "backend": backend, "rng": rng, "dtype": dtype}
+    options: dict[str, Any] = {"padding": 1, "backend": backend, "rng": rng, "dtype": dtype}
     return Sequential(
         Conv(1, c1, 3, **options),
         ReLU(),
@@ -180,8 +180,14 @@ class DigitsRun:
     seconds: float
 
 
+class _Defaults(TypedDict):
+    epochs: int
+    batch_size: int
+    optimizer: str
+
+
 #: The defaults of ``python -m convmat train``: ≥ 97 % held-out accuracy in seconds.
-DEFAULTS = {"epochs": 20, "batch_size": 32, "optimizer": "adam"}
+DEFAULTS: _Defaults = {"epochs": 20, "batch_size": 32, "optimizer": "adam"}
 #: Default learning rate of each optimiser (SGD with momentum 0.9).
 LEARNING_RATES = {"adam": 1e-2, "sgd": 0.1}
 

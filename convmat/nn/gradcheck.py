@@ -201,8 +201,8 @@ def gradcheck(
         inputs = [_as_float64(a, f"arrays[{k}]") for k, a in enumerate(arrays)]
         if not inputs:
             raise TypeError("gradcheck needs at least one array to differentiate with respect to")
-        y, vjp = fn(*inputs)
-        v = rng.standard_normal(np.shape(y))
+        out, vjp = fn(*inputs)  # out: any array_like (y above is an ndarray)
+        v = rng.standard_normal(np.shape(out))
         grads = vjp(v)
         if not isinstance(grads, Sequence) or len(grads) != len(inputs):
             raise TypeError(f"fn's vjp must return a sequence of {len(inputs)} gradient(s), one per array")

@@ -31,7 +31,7 @@ import abc
 import copy
 from collections.abc import Iterator, Mapping, Sequence
 from math import prod
-from typing import Any, Self
+from typing import Any, Self, TypeVar, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
@@ -52,6 +52,8 @@ from ..pooling import avg_pool, avg_pool_backward, max_pool, max_pool_backward
 from .init import Seed, bias_uniform, fan_in, float_dtype, kaiming_uniform
 
 __all__ = ["AvgPool", "Conv", "Flatten", "Layer", "Linear", "MaxPool", "ReLU", "Sequential"]
+
+_T = TypeVar("_T")
 
 
 def _check_window(
@@ -154,7 +156,8 @@ class Layer(abc.ABC):
         new._grads = None
         return new
 
-    def _cached(self, value: object, what: str = "backward") -> object:
+    def _cached(self, value: _T | None, what: str = "backward") -> _T:
+        """``value`` (kept by the last forward), or ``RuntimeError`` if there was no forward yet."""
         if value is None:
             raise RuntimeError(f"{type(self).__name__}.{what} needs a forward first")
         return value
@@ -413,7 +416,7 @@ class MaxPool(Layer):
 
     def backward(self, grad_output: ArrayLike) -> np.ndarray:
         """``dx = Sᵀ·dy``: each gradient to its window's switch."""
-        return max_pool_backward(grad_output, self.indices, self._input_shape)
+        return max_pool_backward(grad_output, self.indices, self._cached(self._input_shape))
 
     def __repr__(self) -> str:
         return f"MaxPool({self.kernel_size!r}{_extra(self.options, _POOL_DEFAULTS)})"
@@ -599,13 +602,15 @@ class Sequential(Layer):
         """Each layer's forward in turn."""
         for layer in self.layers:
             x = layer.forward(x)
-        return x
+        # an empty Sequential is the identity: it returns x as given (the cast only informs the checker)
+        return cast(np.ndarray, x)
 
     def backward(self, grad_output: ArrayLike) -> np.ndarray:
         """Each layer's backward in reverse order."""
         for layer in reversed(self.layers):
             grad_output = layer.backward(grad_output)
-        return grad_output
+        # an empty Sequential is the identity: it returns grad_output as given (the cast only informs the checker)
+        return cast(np.ndarray, grad_output)
 
     def params(self) -> dict[str, np.ndarray]:
         """Every layer's parameters, named ``"<index>.<name>"``."""
