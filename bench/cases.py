@@ -1,28 +1,26 @@
-"""What the benchmarks compare: the layer configs of issue 5, seeded data, and the callables of each route.
+"""What the benchmarks time: the layers, seeded data, and one zero-argument callable per route and baseline.
 
 Shared by the pytest-benchmark suite (``bench/test_bench_*.py``) and the ratio
-report (``bench/report.py``), so both time exactly the same calls. Nothing here
-needs pytest; PyTorch is optional (:func:`torch_module` returns ``None`` without it).
+report (``bench/report.py``), so both time exactly the same calls. How they are
+timed is ``bench/harness.py``; the textbook numpy baseline is ``bench/textbook.py``.
+Nothing here needs pytest; PyTorch is optional (its routes raise ``ImportError``
+without it).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import platform
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from math import prod
 
 import numpy as np
 import textbook
+from harness import torch_module, traced_peak
 
 import convmat as cm
 
-THREADS = 2
 SEED = 20240605
 OPS = ("forward", "input_grad", "weight_grad")
 DTYPES = ("float32", "float64")
@@ -32,7 +30,8 @@ MAX_SPARSE_NNZ = 400_000_000
 
 @dataclass(frozen=True)
 class Config:
-    """One 2-D convolution layer: ``x (n, c_in, h, w)``, ``weight (c_out, c_in, k, k)``."""
+    """One 2-D convolution layer: ``x (n, c_in, h, w)``, ``weight (c_out, c_in, k, k)``, and the layer of a
+    well-known network it has the shape of (``resembles``)."""
 
     name: str
     n: int
@@ -43,6 +42,7 @@ class Config:
     k: int
     stride: int
     pad: int
+    resembles: str = ""
 
     @property
     def x_shape(self) -> tuple[int, int, int, int]:
@@ -89,15 +89,15 @@ class Config:
         )
 
 
-#: Issue 5's layers: (N, C_in, H, W, C_out, k, stride, pad).
+#: The benchmarked layers: (N, C_in, H, W, C_out, k, stride, pad), from a small digit classifier to ResNet-18.
 CONFIGS: dict[str, Config] = {
     c.name: c
     for c in (
-        Config("B", 64, 1, 28, 28, 16, 5, 1, 2),
-        Config("C", 32, 64, 32, 32, 64, 3, 1, 1),
-        Config("D", 32, 64, 32, 32, 128, 3, 2, 1),
-        Config("E", 8, 3, 224, 224, 64, 7, 2, 3),
-        Config("F", 16, 256, 14, 14, 256, 3, 1, 1),
+        Config("B", 64, 1, 28, 28, 16, 5, 1, 2, "LeNet-style conv on MNIST digits"),
+        Config("C", 32, 64, 32, 32, 64, 3, 1, 1, "ResNet-18 on CIFAR-10, stage 1"),
+        Config("D", 32, 64, 32, 32, 128, 3, 2, 1, "ResNet-18 on CIFAR-10, stride-2 conv"),
+        Config("E", 8, 3, 224, 224, 64, 7, 2, 3, "ResNet stem on ImageNet (conv1)"),
+        Config("F", 16, 256, 14, 14, 256, 3, 1, 1, "ResNet-18 on ImageNet, stage 3"),
     )
 }
 
@@ -152,17 +152,6 @@ def textbook_op(cfg: Config, op: str, d: Data, layout: str = "rows") -> Callable
         weight_grad = getattr(textbook, f"conv2d_weight_grad{suffix}")
         return lambda: weight_grad(d.x, d.w.shape, d.dy, s, p)
     raise ValueError(op)
-
-
-@cache
-def torch_module():
-    """``torch`` if importable, else ``None`` (set to 2 threads on first use)."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(THREADS)
-    return torch
 
 
 def torch_op(cfg: Config, op: str, d: Data) -> Callable:
@@ -239,135 +228,6 @@ def pool_ops_torch(p: PoolData) -> dict[str, Callable]:
 
 
 # ---------------------------------------------------------------------------
-# Threads and machine
-# ---------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def pinned_threads(n: int = THREADS) -> Iterator[None]:
-    """BLAS/OpenMP pools (threadpoolctl), PyTorch's intra-op pool and convmat's sparse products on ``n`` threads."""
-    from threadpoolctl import threadpool_limits
-
-    torch = torch_module()
-    previous = torch.get_num_threads() if torch is not None else None
-    with threadpool_limits(limits=n), cm.num_threads(n):
-        if torch is not None:
-            torch.set_num_threads(n)
-        try:
-            yield
-        finally:
-            if torch is not None:
-                torch.set_num_threads(previous)
-
-
-#: Seconds to keep calling a function before timing it. On 2 cores, NumPy's OpenBLAS threads and PyTorch's
-#: OpenMP threads keep spinning for ~0.1-0.25 s after their library's last call and slow the other library's
-#: first calls (measured here: a 0.3 ms torch conv took 24 ms right after numpy GEMMs); this lets them settle.
-SETTLE_SECONDS = 0.25
-
-
-def settle(function: Callable[[], object], seconds: float = SETTLE_SECONDS) -> None:
-    """Call ``function`` (untimed) until ``seconds`` have passed, at least once."""
-    deadline = time.perf_counter() + seconds
-    function()
-    while time.perf_counter() < deadline:
-        function()
-
-
-class CpuMeter:
-    """CPU used by *other* processes (and stolen by the hypervisor) since creation, in cores.
-
-    Whole-machine busy time from ``/proc/stat`` minus this process's own CPU time
-    (all its threads): a benchmark sharing 2 cores with anything else is not
-    measuring what it claims, so the report states how busy the machine was.
-    ``foreign()`` is ``None`` where ``/proc/stat`` is not readable.
-    """
-
-    def __init__(self) -> None:
-        self.start = self._read()
-
-    @staticmethod
-    def _read() -> tuple[float | None, float, float]:
-        own = os.times()
-        try:
-            with open("/proc/stat", encoding="ascii") as f:
-                user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, f.readline().split()[1:9])
-            busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError):
-            busy = None
-        return busy, own.user + own.system, time.monotonic()
-
-    def foreign(self) -> float | None:
-        busy0, own0, t0 = self.start
-        busy1, own1, t1 = self._read()
-        if busy0 is None or busy1 is None or t1 <= t0:
-            return None
-        return max(0.0, ((busy1 - busy0) - (own1 - own0)) / (t1 - t0))
-
-
-def wait_until_quiet(max_wait: float, threshold: float = 0.1, window: float = 1.0) -> float | None:
-    """Wait (up to ``max_wait`` seconds) for a ``window`` in which other processes use < ``threshold`` cores.
-
-    Returns the last measured foreign load (``None`` without ``/proc/stat``).
-    """
-    deadline = time.monotonic() + max_wait
-    while True:
-        meter = CpuMeter()
-        time.sleep(window)
-        load = meter.foreign()
-        if load is None or load < threshold or time.monotonic() >= deadline:
-            return load
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine_info() -> dict[str, object]:
-    """CPU, cores, memory, library versions and the BLAS numpy uses."""
-    import scipy
-    from threadpoolctl import threadpool_info
-
-    info: dict[str, object] = {
-        "cpu": cpu_model(),
-        "logical_cores": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "convmat": f"{cm.__version__} ({os.path.dirname(cm.__file__)})",
-        "convmat_threads": (
-            f"{cm.get_num_threads()}: sparse route by row blocks, max pooling by plane blocks, im2col route by "
-            + ("batch blocks (BLAS held to one thread per block)" if cm.parallel.blas_control() else "BLAS threads")
-        ),
-    }
-    try:
-        pages, page_size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
-        info["memory_gib"] = round(pages * page_size / 2**30, 1)
-    except (ValueError, OSError, AttributeError):
-        pass
-    blas = [p for p in threadpool_info() if p.get("user_api") == "blas"]
-    info["blas"] = "; ".join(
-        f"{os.path.basename(os.path.dirname(p['filepath']))}: {p.get('internal_api')} {p.get('version')} "
-        f"({p.get('architecture', '?')}, {p.get('threading_layer', '?')})"
-        for p in blas
-    )
-    torch = torch_module()
-    if torch is None:
-        info["torch"] = "not installed"
-    else:
-        info["torch"] = f"{torch.__version__} (mkldnn {'on' if torch.backends.mkldnn.is_available() else 'off'})"
-    return info
-
-
-# ---------------------------------------------------------------------------
 # The sparse route's parts: pattern, refill, bare gather, bare products
 # ---------------------------------------------------------------------------
 
@@ -398,7 +258,7 @@ def sparse_ops(cfg: Config, d: Data) -> dict[str, Callable]:
     route (``conv``/``conv_input_grad`` with ``backend="sparse"``, ``W`` rebuilt
     every call) on one thread, against scipy's own ``W @ X`` / ``W.T @ dY`` (one
     thread) on a prebuilt ``W``; ``forward threads``/``input_grad threads``: the
-    same route on convmat's threads (:data:`THREADS`).
+    same route on convmat's threads (``harness.THREADS``).
     """
     spatial = d.x.shape[1:]
     w_new = (d.w[::-1] * 0.5).copy()  # another kernel of the same geometry
@@ -501,21 +361,6 @@ def make_memory_data(dtype: str = "float32") -> Data:
     w = (rng.standard_normal(cfg.w_shape) / np.sqrt(cfg.c_in * cfg.k * cfg.k)).astype(dtype)
     dy = rng.standard_normal((MEMORY_BATCH, *cfg.y_shape[1:]), dtype=np.float32).astype(dtype, copy=False)
     return Data(x, w, dy)
-
-
-def traced_peak(function: Callable[[], object]) -> tuple[int, object]:
-    """Peak bytes allocated while ``function`` runs, its result included (numpy's buffers are traced)."""
-    import gc
-    import tracemalloc
-
-    gc.collect()
-    tracemalloc.start()
-    try:
-        result = function()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return peak, result
 
 
 def memory_case(op: str, limit: int | None) -> dict[str, object]:

@@ -12,9 +12,11 @@ and as a smoke test, every benchmark called once::
 Every benchmark sets ``benchmark.group`` to ``"<config>-<op>-<dtype>"`` (with a
 prefix for the sparse, pooling and scipy.signal families), so the default
 ``--benchmark-group-by=group`` puts the routes of one case side by side, and so
-do ``--benchmark-compare`` and ``--benchmark-histogram``. BLAS/OpenMP pools and
-PyTorch are pinned to :data:`cases.THREADS` (2) threads for the whole session;
-PyTorch cases skip when it is not importable.
+do ``--benchmark-compare`` and ``--benchmark-histogram``. BLAS/OpenMP pools,
+PyTorch and convmat are pinned to :data:`harness.THREADS` (2) threads for the
+whole pytest run; PyTorch cases skip when it is not importable. Choose cases
+with ``-k``, e.g. ``-k "test_conv and C- and float32"`` or ``-k pool`` (``-k``
+ignores case, so a layer is its parameter prefix ``C-``, not ``C``).
 """
 
 from __future__ import annotations
@@ -25,25 +27,25 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parent
-if str(BENCH) not in sys.path:  # cases.py / textbook.py, whatever pytest's import mode
+if str(BENCH) not in sys.path:  # cases.py / harness.py / textbook.py, whatever pytest's import mode
     sys.path.insert(0, str(BENCH))
 
-import cases  # noqa: E402
+import harness  # noqa: E402
 
 
 def pytest_report_header(config):
-    info = cases.machine_info()
+    info = harness.machine_info()
     return [
-        f"convmat bench: {info['cpu']}, {info['logical_cores']} logical cores, threads pinned to {cases.THREADS}",
-        f"numpy {info['numpy']}, scipy {info['scipy']}, torch {info['torch']}, BLAS {info['blas']}",
-        f"convmat {info['convmat']}",
+        f"convmat bench: {info['cpu']}, {info['logical_cores']} logical cores, threads pinned to {harness.THREADS}",
+        f"numpy {info['numpy']}, scipy {info['scipy']}, torch {info['torch']}, convmat {info['convmat']}",
+        f"BLAS {info['blas']}",
     ]
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _pinned_threads():
     """BLAS, OpenMP and PyTorch limited to the same thread count for every benchmark."""
-    with cases.pinned_threads(cases.THREADS):
+    with harness.pinned_threads(harness.THREADS):
         yield
 
 
@@ -51,7 +53,7 @@ def _pinned_threads():
 def torch():
     """PyTorch (2 threads), or a clean skip when it is not installed."""
     module = pytest.importorskip("torch", exc_type=ImportError)
-    module.set_num_threads(cases.THREADS)
+    module.set_num_threads(harness.THREADS)
     return module
 
 
@@ -60,17 +62,17 @@ _busy_runs: list[tuple[str, float]] = []
 
 
 def run(benchmark, group: str, function, *, warmup: bool = True):
-    """Time ``function`` in ``group`` after :func:`cases.settle` (skipped when benchmarks are disabled).
+    """Time ``function`` in ``group`` after :func:`harness.settle` (skipped when benchmarks are disabled).
 
     Records in ``extra_info["other_processes_cores"]`` how much CPU other processes
-    used meanwhile (see :class:`cases.CpuMeter`).
+    used meanwhile (see :class:`harness.CpuMeter`).
     """
     benchmark.group = group
     if benchmark.disabled:
         return benchmark(function)
     if warmup:
-        cases.settle(function)  # warm caches; let the other library's spinning threads go idle
-    meter = cases.CpuMeter()
+        harness.settle(function)  # warm caches; let the other library's spinning threads go idle
+    meter = harness.CpuMeter()
     result = benchmark(function)
     load = meter.foreign()
     if load is not None:
@@ -85,7 +87,7 @@ def pytest_terminal_summary(terminalreporter):
         worst = max(_busy_runs, key=lambda item: item[1])
         terminalreporter.write_line(
             f"convmat bench: {len(_busy_runs)} benchmark(s) ran while other processes used >= {BUSY} core "
-            f"(worst {worst[1]:.2f}, {worst[0]}): on {cases.THREADS} threads those timings are not trustworthy",
+            f"(worst {worst[1]:.2f}, {worst[0]}): on {harness.THREADS} threads those timings are not trustworthy",
             yellow=True,
         )
 

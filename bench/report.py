@@ -1,24 +1,29 @@
-"""Print issue 5's targets 1-5 as ratios measured side by side on this machine.
+"""Time convmat's routes beside PyTorch, the textbook numpy im2col and scipy.sparse; print the ratios.
 
-Usage (from the repository root; measures the checkout's convmat)::
+Usage, from the repository root (measures this checkout's convmat):
 
-    python bench/report.py                        # full run, 10-20 minutes
-    python bench/report.py --quick                # fewer repeats and cases, for a first look
-    python bench/report.py --json report.json --plot docs/_static/performance.png
+    python bench/report.py                       # every part: about 10 minutes on 2 cores
+    python bench/report.py --quick               # 3 samples per case, sparse part on C only
+    python bench/report.py --parts torch,pool    # some parts (torch and textbook run together)
+    python bench/report.py --json run.json --plot run.png --markdown run.md
+    python bench/report.py --from-json docs/performance.json   # print a saved run
 
-Every case times convmat and its reference in one process, interleaved round
+The output starts with the layers, then the machine, then one table per part
+(every line within 100 columns, a legend above each table) and a summary.
+
+Every case times convmat and its references in one process, interleaved round
 by round (the order rotating), each sample preceded by ``--settle`` seconds of
 untimed calls of the same function so that no library pays for the other's
 still-spinning thread pool. A sample runs the function often enough to last
 ``--min-time``; a case's time is the median of ``--repeats`` samples after a
-warm-up ("ratio"; "min ratio" is that of the fastest samples, a second
-opinion). BLAS, OpenMP and PyTorch are pinned to 2 threads. The "others"
-column is the most CPU (in cores) that other processes used during one of a
-case's samples: on 2 cores anything above ~0.2 skews 2-thread timings badly
-(``--wait-quiet`` waits for a quiet moment before each case, and takes a
-sample again when others got busy during it). Rows whose reference needs
-PyTorch say "torch not installed" when it is missing; a route that raises is
-reported, not fatal.
+warm-up ("ratio"; "fastest" is the ratio of the fastest samples, a second
+opinion). BLAS, OpenMP, PyTorch and convmat are pinned to 2 threads. The
+"others" column is the most CPU (in cores) that other processes used during one
+of a case's samples: on 2 cores anything above ~0.2 skews 2-thread timings
+(``--wait-quiet`` waits for a quiet moment before each case, and takes a sample
+again when others got busy during it). Rows whose reference needs PyTorch say
+"torch not installed" when it is missing; a route that raises is reported, not
+fatal.
 """
 
 from __future__ import annotations
@@ -28,628 +33,357 @@ import datetime
 import json
 import math
 import statistics
-import subprocess
 import sys
-import time
-import traceback
+import textwrap
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-sys.path[:0] = [str(BENCH), str(ROOT)]  # this checkout's convmat, and cases.py / textbook.py
+sys.path[:0] = [str(BENCH), str(ROOT)]  # this checkout's convmat, and the modules beside this file
 
 import cases  # noqa: E402
-import numpy as np  # noqa: E402
+import harness  # noqa: E402
+from comparisons import PARTS, Row, conv_rows, memory_rows, pool_rows, sparse_rows  # noqa: E402
 
-TARGET_TITLES = {
-    1: "im2col route vs PyTorch (time ratio; geometric mean <= 1.5, every case <= 2.5)",
-    2: "im2col route vs the textbook numpy baseline (time ratio <= 1/3: at least 3x faster)",
-    3: "sparse route vs scipy.sparse itself",
-    4: "max pooling vs PyTorch; selection matrix S vs the forward pool",
-    5: "memory: peak of the im2col route, N=256 of layer C (operands + result + 1.1 x workspace bound)",
-}
-GEOMEAN_BOUND, CASE_BOUND_1, BOUND_2 = 1.5, 2.5, 1 / 3
-LOG_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.33, 0.5, 1, 1.3, 2, 3, 5, 10, 20, 50, 100, 200)
-
-
-@dataclass
-class Row:
-    target: int
-    case: str
-    reference_name: str
-    convmat: float | None = None
-    reference: float | None = None
-    unit: str = "s"
-    bound: float | None = None  # met when ratio <= bound
-    ratio: float | None = None
-    met: bool | None = None
-    note: str = ""
-    samples: dict[str, list[float]] = field(default_factory=dict)
-    load: float | None = None  # most cores other processes used during a kept sample of this case
-    ratio_min: float | None = None  # ratio of the fastest samples (a second opinion on noisy cases)
-    redone: int = 0  # samples taken again because other processes were busy
-
-    def __post_init__(self) -> None:
-        if self.load is None:
-            self.load = getattr(self.samples, "load", None)
-        self.redone = self.redone or getattr(self.samples, "redone", 0)
-
-    def finish(self) -> Row:
-        if self.convmat is not None and self.reference:
-            self.ratio = self.convmat / self.reference
-            if self.bound is not None:
-                self.met = self.ratio <= self.bound
-        return self
-
+#: Every printed line fits in this many columns.
+WIDTH = 100
+#: Part numbers accepted by ``--parts`` beside the names.
+PART_NUMBERS = dict(enumerate(PARTS, start=1))
 
 # ---------------------------------------------------------------------------
-# Timing
+# Tables
 # ---------------------------------------------------------------------------
 
 
-class Samples(dict):
-    """``{name: [seconds per call, ...]}``, ``load``: the most cores other processes used during a
-    kept sample, ``redone``: samples taken again because others were busy."""
-
-    load: float | None = None
-    redone: int = 0
-
-
-#: Seconds to wait, before each case, for the machine to be quiet (``--wait-quiet``).
-QUIET_WAIT = 0.0
-#: Cores used by other processes above which a 2-thread timing is suspect.
-BUSY = 0.2
-#: Seconds of untimed calls before each sample (``--settle``), see :data:`cases.SETTLE_SECONDS`.
-SETTLE = cases.SETTLE_SECONDS
+@dataclass(frozen=True)
+class Column:
+    header: str
+    cell: Callable[[Row], str]
+    left: bool = False  # text columns are left-aligned, numbers right-aligned
 
 
-def measure(
-    functions: dict[str, Callable[[], object]],
-    repeats: int,
-    min_time: float,
-    setup: Callable[[], None] | None = None,
-) -> Samples:
-    """Seconds per call of each function, ``repeats`` samples each, interleaved.
-
-    Warm-up: one call (caches), then one timed call to choose how many calls make a
-    sample last ``min_time``. With ``setup`` (run before every call, untimed) a
-    sample is a single call. Each sample is preceded by ``SETTLE`` seconds of
-    untimed calls. ``load`` of the result is the largest CPU share other processes
-    took during a kept sample; with ``--wait-quiet`` the case starts on a quiet
-    machine and a sample taken while others were busy is taken again (up to 3 times).
-    """
-    if QUIET_WAIT > 0:
-        cases.wait_until_quiet(QUIET_WAIT, threshold=BUSY)
-    number: dict[str, int] = {}
-    for name, function in functions.items():
-        for _ in range(2):
-            if setup is not None:
-                setup()
-            start = time.perf_counter()
-            function()
-            elapsed = time.perf_counter() - start
-        number[name] = 1 if setup is not None else max(1, math.ceil(min_time / max(elapsed, 1e-7)))
-    names = list(functions)
-    samples = Samples({name: [] for name in names})
-    worst: float | None = None
-    for r in range(repeats):
-        shift = r % len(names)
-        for name in names[shift:] + names[:shift]:
-            for attempt in range(4):
-                meter = cases.CpuMeter()
-                seconds = _sample(functions[name], number[name], setup)
-                load = meter.foreign()
-                if QUIET_WAIT <= 0 or load is None or load < BUSY or attempt == 3:
-                    break
-                samples.redone += 1
-                cases.wait_until_quiet(QUIET_WAIT, threshold=BUSY)
-            samples[name].append(seconds)
-            if load is not None:
-                worst = load if worst is None else max(worst, load)
-    samples.load = worst
-    return samples
+def text_table(columns: list[Column], rows: list, keys: int = 1, width: int = WIDTH) -> list[str]:
+    """Aligned plain-text lines, two spaces between columns; wider than ``width``: split into several tables,
+    each repeating the first ``keys`` columns."""
+    body = [[c.header for c in columns]] + [[c.cell(r) for c in columns] for r in rows]
+    widths = [max(len(line[i]) for line in body) for i in range(len(columns))]
+    chunks, current = [], list(range(keys))
+    for i in range(keys, len(columns)):
+        if current[keys:] and 2 + sum(widths[j] + 2 for j in [*current, i]) - 2 > width:
+            chunks.append(current)
+            current = list(range(keys))
+        current.append(i)
+    chunks.append(current)
+    lines: list[str] = []
+    for n, chunk in enumerate(chunks):
+        if n:
+            lines.append("")
+        for k, line in enumerate(body):
+            cells = [line[j].ljust(widths[j]) if columns[j].left else line[j].rjust(widths[j]) for j in chunk]
+            lines.append(("  " + "  ".join(cells)).rstrip())
+            if k == 0:
+                lines.append("  " + "  ".join("-" * widths[j] for j in chunk))
+    return lines
 
 
-def _sample(function: Callable[[], object], n: int, setup: Callable[[], None] | None) -> float:
-    """Seconds per call of ``n`` calls, after ``setup`` or :func:`cases.settle`."""
-    if setup is not None:
-        setup()
-    else:
-        cases.settle(function, SETTLE)  # this library's threads awake, the other library's idle
-    start = time.perf_counter()
-    for _ in range(n):
-        function()
-    return (time.perf_counter() - start) / n
+def markdown_table(columns: list[Column], rows: list) -> list[str]:
+    out = ["| " + " | ".join(c.header for c in columns) + " |"]
+    out.append("|" + "|".join("---" if c.left else "--:" for c in columns) + "|")
+    for r in rows:
+        out.append("| " + " | ".join(c.cell(r).replace("|", "\\|") for c in columns) + " |")
+    return out
 
 
-def median(values: list[float]) -> float:
-    return statistics.median(values)
+def wrap(text: str, indent: str = "  ") -> list[str]:
+    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent + "  ")
 
 
-def error_row(target: int, case: str, reference_name: str, exc: BaseException) -> Row:
-    last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-    return Row(target, case, reference_name, note=f"error: {last[:120]}")
-
-
-# ---------------------------------------------------------------------------
-# Targets
-# ---------------------------------------------------------------------------
-
-
-def timed(
-    target: int, case: str, s: Samples, mine: str, ref: str | None, ref_name: str, bound: float | None, note: str = ""
-) -> Row:
-    """A row from interleaved samples: median times, their ratio, and the ratio of the minima."""
-    keep = {k: s[k] for k in (mine, ref) if k is not None}
-    row = Row(target, case, ref_name, median(s[mine]), note=note, samples=keep, load=s.load, redone=s.redone)
-    if ref is not None:
-        row.reference, row.bound = median(s[ref]), bound
-        row.ratio_min = min(s[mine]) / min(s[ref])
-    return row.finish()
-
-
-def conv_rows(args) -> list[Row]:
-    """Targets 1 and 2: each case timed once with convmat, PyTorch and both textbooks, interleaved."""
-    rows: list[Row] = []
-    have_torch = cases.torch_module() is not None
-    for dtype in cases.DTYPES:
-        for name in args.configs:
-            cfg = cases.CONFIGS[name]
-            data = cases.make_data(name, dtype)
-            for op in cases.OPS:
-                case = f"{name} {op} {dtype}"
-                functions = {
-                    "convmat": cases.convmat_op(cfg, op, data),
-                    "textbook": cases.textbook_op(cfg, op, data),
-                    "textbook-columns": cases.textbook_op(cfg, op, data, layout="columns"),
-                }
-                if have_torch:
-                    functions["torch"] = cases.torch_op(cfg, op, data)
-                try:
-                    s = measure(functions, args.repeats, args.min_time)
-                except Exception as exc:  # report the failing route, keep going
-                    rows += [error_row(1, case, "torch", exc), error_row(2, case, "textbook", exc)]
-                    continue
-                gflops = cfg.flops / 1e9
-                if have_torch:
-                    note = f"{gflops / median(s['convmat']):.0f} vs {gflops / median(s['torch']):.0f} GFLOP/s"
-                    rows.append(timed(1, case, s, "convmat", "torch", "torch", CASE_BOUND_1, note))
-                else:
-                    rows.append(timed(1, case, s, "convmat", None, "torch", None, "torch not installed"))
-                row2 = timed(2, case, s, "convmat", "textbook", "textbook", BOUND_2)
-                row2.samples["textbook-columns"] = s["textbook-columns"]
-                columns = median(s["convmat"]) / median(s["textbook-columns"])
-                row2.note = f"{1 / row2.ratio:.1f}x faster; ratio to the column-layout textbook {columns:.2f}"
-                rows.append(row2)
-                progress(rows[-2:])
-    return rows
-
-
-#: (route, bare part, bound): the route's overhead, both on one thread. The products are timed a third time on
-#: convmat's threads (``"<route> threads"``, information: the speed-up over scipy's one thread).
-SPARSE_PAIRS = (("refill", "gather", 2.0), ("forward", "W @ X", 1.3), ("input_grad", "W.T @ dY", 1.3))
-
-
-def sparse_rows(args) -> list[Row]:
-    """Target 3: pattern build (cold), refill vs bare gather, the route vs bare products."""
-    rows: list[Row] = []
-    for name in args.sparse_configs:
-        cfg = cases.CONFIGS[name]
-        case = f"{name} pattern build (cold)"
-        try:
-            build = {"pattern": lambda cfg=cfg: cases.build_pattern(cfg)}
-            s = measure(build, max(3, args.repeats // 2), 0, setup=cases.clear_pattern_caches)
-            row = timed(3, case, s, "pattern", None, "1 s budget", None, f"{cfg.sparse_nnz / 1e6:.1f} M nonzeros")
-            row.reference, row.bound, row.ratio_min = 1.0, 1.0, min(s["pattern"])
-            rows.append(row.finish())
-        except Exception as exc:
-            rows.append(error_row(3, case, "1 s budget", exc))
-        progress(rows[-1:])
-        for dtype in cases.DTYPES:
-            try:
-                ops = cases.sparse_ops(cfg, cases.make_data(name, dtype))
-            except Exception as exc:
-                rows.append(error_row(3, f"{name} sparse {dtype}", "scipy.sparse", exc))
-                continue
-            for mine, bare, bound in SPARSE_PAIRS:
-                case = f"{name} {mine} {dtype}"
-                threaded = f"{mine} threads"
-                functions = {mine: ops[mine], bare: ops[bare]} | ({threaded: ops[threaded]} if threaded in ops else {})
-                try:
-                    s = measure(functions, args.repeats, args.min_time)
-                except Exception as exc:
-                    rows.append(error_row(3, case, bare, exc))
-                    continue
-                if mine == "refill":
-                    rows.append(timed(3, case, s, mine, bare, bare, bound))
-                else:
-                    gflops = 2 * cfg.sparse_nnz * cfg.n / median(s[bare]) / 1e9
-                    note = f"one thread each; bare product {gflops:.1f} GFLOP/s"
-                    rows.append(timed(3, f"{case}, 1 thread", s, mine, bare, bare, bound, note))
-                    note = f"information: the route on {cases.THREADS} threads against scipy's one"
-                    rows.append(timed(3, f"{case}, {cases.THREADS} threads", s, threaded, bare, bare, None, note))
-                progress(rows[-1:])
-            del ops
-        cases.clear_pattern_caches()
-    return rows
-
-
-def pool_rows(args) -> list[Row]:
-    """Target 4: max_pool with indices and max_pool_backward vs PyTorch; S vs the forward pool."""
-    rows: list[Row] = []
-    have_torch = cases.torch_module() is not None
-    for dtype in cases.DTYPES:
-        for name in cases.POOL_SHAPES:
-            data = cases.make_pool_data(name, dtype)
-            shape = "x".join(map(str, data.x.shape))
-            mine = cases.pool_ops_convmat(data)
-            theirs = cases.pool_ops_torch(data) if have_torch else {}
-            for op in ("max_pool", "max_pool_backward"):
-                case = f"{name} {op} {dtype}"
-                functions = {"convmat": mine[op]} | ({"torch": theirs[op]} if have_torch else {})
-                if op == "max_pool":
-                    functions["S"] = mine["max_pool_matrix"]
-                try:
-                    s = measure(functions, args.repeats, args.min_time)
-                except Exception as exc:
-                    rows.append(error_row(4, case, "torch", exc))
-                    continue
-                if have_torch:
-                    rows.append(timed(4, case, s, "convmat", "torch", "torch", 2.0, f"pool of {shape}"))
-                else:
-                    rows.append(timed(4, case, s, "convmat", None, "torch", None, "torch not installed"))
-                if op == "max_pool":
-                    case_s = f"{name} max_pool_matrix {dtype}"
-                    rows.append(timed(4, case_s, s, "S", "convmat", "convmat max_pool", 3.0, "S vs the forward pool"))
-                progress(rows[-2:])
-    return rows
-
-
-def memory_rows(args) -> list[Row]:
-    """Target 5: traced peak of the im2col route on a batch of 256 of layer C, against the bound."""
-    rows: list[Row] = []
-    if cases.workspace_api() is None:
-        return [Row(5, "C forward N=256 float32", "bound", unit="MiB", note="workspace limit: not available")]
-    limits = [None, 32 * cases.MIB, 4 * cases.MIB]
-    plan = [("forward", limit) for limit in limits] + [("input_grad", None), ("weight_grad", None)]
-    for op, limit in plan:
-        try:
-            m = cases.memory_case(op, limit)
-        except Exception as exc:
-            rows.append(error_row(5, f"C {op} N=256", "bound", exc))
-            continue
-        mib = {k: v / cases.MIB for k, v in m.items() if isinstance(v, int) and not isinstance(v, bool)}
-        label = "default" if limit is None else f"{mib['limit']:.0f} MiB"
-        note = (
-            f"limit {mib['limit']:.0f} MiB: operands {mib['inputs']:.0f} + result {mib['output']:.0f} "
-            f"+ workspace used {mib['workspace_used']:.1f} MiB"
-        )
-        row = Row(
-            5,
-            f"C {op} N=256 float32, limit {label}",
-            "allowed",
-            mib["peak"],
-            mib["allowed"],
-            unit="MiB",
-            bound=1.0 if op == "forward" else None,
-            note=note if op == "forward" else note + " (information)",
-        )
-        rows.append(row.finish())
-        progress(rows[-1:])
-    return rows
-
-
-# ---------------------------------------------------------------------------
-# Output
-# ---------------------------------------------------------------------------
-
-
-def fmt_value(value: float | None, unit: str) -> str:
+def fmt_time(value: float | None) -> str:
     if value is None:
         return "-"
-    if unit == "MiB":
-        return f"{value:.1f} MiB"
     for scale, suffix in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us")):
         if value >= scale or suffix == "us":
             return f"{value / scale:.3g} {suffix}"
     return str(value)
 
 
-def fmt_bound(row: Row) -> str:
-    if row.bound is None:
+def fmt(value: float | None, spec: str = ".2f") -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+
+
+def ratio_cell(r: Row) -> str:
+    return r.note if r.ratio is None and r.note else fmt(r.ratio)
+
+
+def fastest_cell(r: Row) -> str:
+    return fmt(r.ratio_min) if r.unit == "s" else "-"
+
+
+CASE = Column("case", lambda r: r.case, left=True)
+OTHERS = Column("others", lambda r: fmt(r.load))
+FASTEST = Column("fastest", fastest_cell)
+RATIO = Column("ratio", ratio_cell)
+
+#: Per part: the legend and the columns of its table.
+TABLES: dict[str, tuple[str, list[Column]]] = {
+    "torch": (
+        "F.conv2d, torch.nn.grad.conv2d_input / conv2d_weight on the same arrays; GF/s = GFLOP/s of convmat (cm) "
+        "and PyTorch (pt).",
+        [
+            CASE,
+            Column("convmat", lambda r: fmt_time(r.convmat)),
+            Column("torch", lambda r: fmt_time(r.reference)),
+            RATIO,
+            FASTEST,
+            Column("cm GF/s", lambda r: fmt(r.info.get("gflops"), ".0f")),
+            Column("pt GF/s", lambda r: fmt(r.info.get("gflops_ref"), ".0f")),
+            OTHERS,
+        ],
+    ),
+    "textbook": (
+        "textbook = bench/textbook.py, the im2col of the course books (one row per window); speed-up = "
+        "1 / ratio; vs cols = convmat's time / the column-layout textbook's (no transposing copy).",
+        [
+            CASE,
+            Column("convmat", lambda r: fmt_time(r.convmat)),
+            Column("textbook", lambda r: fmt_time(r.reference)),
+            RATIO,
+            Column("speed-up", lambda r: "-" if not r.ratio else f"{1 / r.ratio:.1f}x"),
+            FASTEST,
+            Column("vs cols", lambda r: fmt(r.info.get("columns_ratio"))),
+            OTHERS,
+        ],
+    ),
+    "sparse": (
+        'Route rows: conv / conv_input_grad with backend="sparse", W refilled from the cached index pattern on '
+        "every call, on 1 thread or on convmat's 2; bare = scipy.sparse's own W @ X / W.T @ dY on a prebuilt W "
+        "(one thread), bare GF/s its rate. Refill rows: conv_matrix for a new kernel against the bare np.take "
+        "of W's nonzeros. Pattern build: the first W of a layer, its index pattern built from scratch.",
+        [
+            CASE,
+            Column("convmat", lambda r: fmt_time(r.convmat)),
+            Column("bare", lambda r: fmt_time(r.reference)),
+            RATIO,
+            FASTEST,
+            Column("bare GF/s", lambda r: fmt(r.info.get("gflops_ref"), ".1f")),
+            OTHERS,
+        ],
+    ),
+    "pool": (
+        "2x2 stride-2 max pooling with indices of B's and C's outputs, and its backward, against PyTorch "
+        "(F.max_pool2d, aten's max_pool2d_with_indices_backward); max_pool_matrix (S) against convmat's own "
+        "max_pool (vs = the reference).",
+        [
+            CASE,
+            Column("convmat", lambda r: fmt_time(r.convmat)),
+            Column("reference", lambda r: fmt_time(r.reference)),
+            Column("vs", lambda r: r.reference_name, left=True),
+            RATIO,
+            FASTEST,
+            OTHERS,
+        ],
+    ),
+    "memory": (
+        "MiB traced by tracemalloc during one call, plus its operands; bound = operands + result + 1.1 x the "
+        "workspace limit (convmat.workspace_limit); workspace = what the call used beyond its result.",
+        [
+            Column("case", lambda r: r.case.split(",")[0], left=True),
+            Column("limit", lambda r: fmt(r.info.get("limit"), ".0f")),
+            Column("operands", lambda r: fmt(r.info.get("inputs"), ".0f")),
+            Column("result", lambda r: fmt(r.info.get("output"), ".0f")),
+            Column("workspace", lambda r: fmt(r.info.get("workspace_used"), ".1f")),
+            Column("peak", lambda r: fmt(r.convmat, ".1f")),
+            Column("bound", lambda r: fmt(r.reference, ".1f")),
+            Column("peak/bound", ratio_cell),
+        ],
+    ),
+}
+
+#: Above the first table: the columns every table shares.
+LEGEND = (
+    "In every table: ratio = convmat's time / the reference's (medians of interleaved samples; below 1 "
+    "convmat is faster); fastest = the same ratio of the fastest samples; others = the most CPU (in cores) "
+    "other processes used during one of the case's samples. us = microseconds."
+)
+
+# The sparse route beside the other routes of the same layer (times of one run, not interleaved with each other).
+ACROSS_LEGEND = (
+    "The sparse route on convmat's 2 threads beside the im2col route, PyTorch and the textbook on the same "
+    "layer and operation; times from the tables above (one run, not interleaved with each other); the last "
+    "three columns are the sparse route's time over theirs."
+)
+
+
+@dataclass(frozen=True)
+class Across:
+    case: str
+    sparse: float
+    im2col: float | None
+    torch: float | None
+    textbook: float | None
+
+
+def across_rows(rows: list[Row]) -> list[Across]:
+    by_case = {(r.part, r.case): r for r in rows}
+    out = []
+    for r in rows:
+        if r.part == "sparse" and r.info.get("threads", 0) > 1 and r.convmat is not None:
+            case = r.case.split(",")[0]
+            torch, book = by_case.get(("torch", case)), by_case.get(("textbook", case))
+            im2col = torch.convmat if torch else (book.convmat if book else None)
+            out.append(Across(case, r.convmat, im2col, torch and torch.reference, book and book.reference))
+    return out
+
+
+def _over(a: Across, other: float | None) -> str:
+    return fmt(a.sparse / other) if other else "-"
+
+
+ACROSS_COLUMNS = [
+    Column("case", lambda a: a.case, left=True),
+    Column("sparse", lambda a: fmt_time(a.sparse)),
+    Column("im2col", lambda a: fmt_time(a.im2col)),
+    Column("torch", lambda a: fmt_time(a.torch)),
+    Column("textbook", lambda a: fmt_time(a.textbook)),
+    Column("/im2col", lambda a: _over(a, a.im2col)),
+    Column("/torch", lambda a: _over(a, a.torch)),
+    Column("/textbook", lambda a: _over(a, a.textbook)),
+]
+
+# ---------------------------------------------------------------------------
+# The layers
+# ---------------------------------------------------------------------------
+
+LAYER_COLUMNS = [
+    Column("layer", lambda c: c.name, left=True),
+    Column("N", lambda c: str(c.n)),
+    Column("C_in", lambda c: str(c.c_in)),
+    Column("HxW", lambda c: f"{c.h}x{c.w}"),
+    Column("C_out", lambda c: str(c.c_out)),
+    Column("k/s/p", lambda c: f"{c.k}/{c.stride}/{c.pad}"),
+    Column("GFLOP", lambda c: f"{c.flops / 1e9:.2f}"),
+    Column("nnz(W)", lambda c: f"{c.sparse_nnz / 1e6:.1f} M"),
+    Column("resembles", lambda c: c.resembles, left=True),
+]
+LAYER_LEGEND = (
+    "k/s/p = kernel size / stride / zero padding; GFLOP = 2 x multiply-adds of one forward (each gradient "
+    "costs the same); nnz(W) = stored entries of the layer's convolution matrix W (the sparse route)."
+)
+
+
+def layer_notes() -> list[str]:
+    pool = ", ".join(f"{k} {'x'.join(map(str, s))}" for k, s in cases.POOL_SHAPES.items())
+    return [
+        f"Pooling: 2x2 stride-2 max pooling of the outputs of {pool}.",
+        f"Memory: layer C with N={cases.MEMORY_BATCH} (64 MiB of float32 input).",
+        f"Sparse route: layers {', '.join(cases.SPARSE_CONFIGS)}.",
+    ]
+
+
+def layers_text() -> list[str]:
+    lines = ["Layers", *wrap(LAYER_LEGEND), ""]
+    lines += text_table(LAYER_COLUMNS, list(cases.CONFIGS.values()))
+    lines.append("")
+    for note in layer_notes():
+        lines += wrap(note)
+    return lines
+
+
+# ---------------------------------------------------------------------------
+# Summary
+# ---------------------------------------------------------------------------
+
+
+def geomean(values: list[float]) -> float:
+    return math.exp(statistics.fmean(math.log(v) for v in values)) if values else float("nan")
+
+
+def span(values: list[float], spec: str = ".2f") -> str:
+    """``low-high`` of ``values`` (one number when they agree at this precision)."""
+    if not values:
         return "-"
-    if row.target == 2:
-        return "<= 0.33"
-    return f"<= {row.bound:g}"
+    low, high = format(min(values), spec), format(max(values), spec)
+    return low if low == high else f"{low}-{high}"
 
 
-def fmt_met(row: Row) -> str:
-    if row.note.startswith(("error", "torch not installed", "workspace limit")):
-        return "n/a"
-    return "-" if row.met is None else ("yes" if row.met else "NO")
+def summary(rows: list[Row]) -> list[dict]:
+    """One entry per part (per dtype for "torch"): a sentence and its numbers."""
+    out = []
 
+    def ratios(part: str, keep: Callable[[Row], bool] = lambda r: True) -> list[float]:
+        return [r.ratio for r in rows if r.part == part and r.ratio is not None and keep(r)]
 
-def progress(rows: list[Row]) -> None:
-    for row in rows:
-        ratio = "-" if row.ratio is None else f"{row.ratio:.2f}"
-        print(f"  [{row.target}] {row.case:<36} ratio {ratio:>6}  {row.note}", file=sys.stderr, flush=True)
-
-
-HEADER = ("case", "convmat", "reference", "", "ratio", "target", "met", "min ratio", "others", "note")
-
-
-def cells(r: Row) -> tuple[str, ...]:
-    ratio = "-" if r.ratio is None else f"{r.ratio:.2f}"
-    reference = fmt_value(r.reference, r.unit)
-    others = "-" if r.load is None else f"{r.load:.2f}"
-    ratio_min = "-" if r.ratio_min is None or r.unit != "s" else f"{r.ratio_min:.2f}"
-    return (
-        r.case,
-        fmt_value(r.convmat, r.unit),
-        reference,
-        r.reference_name,
-        ratio,
-        fmt_bound(r),
-        fmt_met(r),
-        ratio_min,
-        others,
-        r.note,
-    )
-
-
-def table(rows: list[Row]) -> str:
-    lines = []
-    for target in sorted({r.target for r in rows}):
-        lines.append(f"\nTarget {target}: {TARGET_TITLES[target]}")
-        body = [HEADER] + [cells(r) for r in rows if r.target == target]
-        widths = [max(len(line[i]) for line in body) for i in range(len(HEADER))]
-        for i, line in enumerate(body):
-            pairs = enumerate(zip(line, widths, strict=True))
-            lines.append(
-                ("  " + "  ".join(c.ljust(w) if j in (0, 3, 9) else c.rjust(w) for j, (c, w) in pairs)).rstrip()
-            )
-            if i == 0:
-                lines.append("  " + "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def markdown(rows: list[Row], machine: dict, verdicts: list[dict]) -> str:
-    """The machine, the summary and one table per target, as MyST/GitHub Markdown."""
-    out = ["| | |", "|---|---|"]
-    for key in MACHINE_KEYS:
-        if key in machine:
-            out.append(f"| {key.replace('_', ' ')} | {machine[key]} |")
-    out += ["", "| target | verdict | |", "|---|---|---|"]
-    for v in verdicts:
-        out.append(f"| {v['target']} | {'met' if v['met'] else '**not met**'} | {v['what']} |")
-    out += ["", load_summary(rows) + "."]
-    for target in sorted({r.target for r in rows}):
-        out += ["", f"**Target {target}**: {TARGET_TITLES[target]}", ""]
-        out.append("| case | convmat | reference | | ratio | target | met | min ratio | others | note |")
-        out.append("|---|--:|--:|---|--:|--:|:-:|--:|--:|---|")
-        for r in rows:
-            if r.target == target:
-                c = list(cells(r))
-                c[6] = "**NO**" if c[6] == "NO" else c[6]
-                out.append("| " + " | ".join(x.replace("|", "\\|") for x in c) + " |")
-    return "\n".join(out) + "\n"
-
-
-def emit(rows: list[Row], machine: dict, args) -> list[dict]:
-    """Print the table and the summary; write the optional Markdown and plot."""
-    print(table(rows))
-    verdicts = summary(rows)
-    print("\nSummary")
-    for v in verdicts:
-        print(f"  target {v['target']}: {'MET    ' if v['met'] else 'NOT MET'}  {v['what']}")
-    print(f"  {load_summary(rows)}")
-    if args.markdown:
-        Path(args.markdown).write_text(markdown(rows, machine, verdicts), encoding="utf-8")
-        print(f"  wrote {args.markdown}")
-    if args.plot:
-        plot(rows, args.plot, machine)
-        print(f"  wrote {args.plot}")
-    return verdicts
+    for dtype in cases.DTYPES:
+        values = ratios("torch", lambda r, d=dtype: r.case.endswith(d))
+        if values:
+            mins = [r.ratio_min for r in rows if r.part == "torch" and r.case.endswith(dtype) and r.ratio_min]
+            g = geomean(values)
+            text = f"{dtype}: geometric mean {g:.2f}, {span(values)} over {len(values)} cases"
+            if mins:
+                text += f" (fastest samples: geometric mean {geomean(mins):.2f})"
+            out.append({"part": "torch", "dtype": dtype, "text": text, "geomean": g, "low": min(values)})
+            out[-1]["high"] = max(values)
+    values = ratios("textbook")
+    if values:
+        speed = [1 / v for v in values]
+        cols = [1 / r.info["columns_ratio"] for r in rows if r.part == "textbook" and r.info.get("columns_ratio")]
+        text = f"convmat {span(speed, '.1f')}x faster, geometric mean {geomean(speed):.1f}x"
+        if cols:
+            text += f"; than the column-layout textbook: geometric mean {geomean(cols):.1f}x"
+        out.append({"part": "textbook", "text": text, "geomean_speedup": geomean(speed)})
+    sparse = [r for r in rows if r.part == "sparse"]
+    if sparse:
+        builds = [r.convmat for r in sparse if "pattern" in r.case and r.convmat is not None]
+        refills = ratios("sparse", lambda r: "refill" in r.case)
+        one = ratios("sparse", lambda r: r.info.get("threads") == 1)
+        two = ratios("sparse", lambda r: r.info.get("threads", 0) > 1)
+        parts = []
+        if builds:
+            parts.append(f"pattern builds {span([b * 1e3 for b in builds], '.0f')} ms")
+        if refills:
+            parts.append(f"refill {span(refills)}x the bare gather")
+        if one:
+            parts.append(f"route on 1 thread {span(one)}x the bare product")
+        if two:
+            parts.append(f"on {harness.THREADS} threads {span(two)}x")
+        out.append({"part": "sparse", "text": "; ".join(parts)})
+    pool = {op: ratios("pool", lambda r, op=op: f" {op} " in r.case) for op in ("max_pool", "max_pool_backward")}
+    s_ratios = ratios("pool", lambda r: "max_pool_matrix" in r.case)
+    if any(pool.values()) or s_ratios:
+        text = "; ".join(
+            [f"{op} {span(v)}x PyTorch" for op, v in pool.items() if v]
+            + ([f"S {span(s_ratios)}x the pool"] if s_ratios else [])
+        )
+        out.append({"part": "pool", "text": text})
+    values = ratios("memory")
+    if values:
+        out.append({"part": "memory", "text": f"peak {span(values)} of its bound over {len(values)} cases"})
+    return out
 
 
 def load_summary(rows: list[Row]) -> str:
     loads = [(r.load, r.case) for r in rows if r.load is not None]
     if not loads:
-        return "other processes' load: not measured"
+        return "Other processes' load: not measured."
     worst, case = max(loads)
     typical = statistics.median(v for v, _ in loads)
-    busy = sum(1 for v, _ in loads if v >= BUSY)
-    redone = sum(r.redone for r in rows if r.target != 2)  # target 2 rows share target 1's samples
+    busy = sum(1 for v, _ in loads if v >= harness.BUSY)
+    redone = sum(r.redone for r in rows if r.part != "textbook")  # textbook rows share the torch rows' samples
     return (
-        f"other processes used at most {typical:.2f} cores during a sample (median over cases), at most "
-        f"{worst:.2f} ({case}); {busy}/{len(loads)} cases kept a sample with >= {BUSY} core busy elsewhere; "
-        f"{redone} samples taken again because of other processes"
+        f"Other processes used {typical:.2f} cores during a case's busiest sample (median over cases), at most "
+        f"{worst:.2f} ({case}); {busy}/{len(loads)} cases had a sample with >= {harness.BUSY} core busy "
+        f"elsewhere; {redone} samples were taken again because of other processes."
     )
 
 
-def geomean(values: list[float]) -> float:
-    return float(np.exp(np.mean(np.log(values)))) if values else float("nan")
-
-
-def summary(rows: list[Row]) -> list[dict]:
-    """One verdict per target (per dtype for target 1)."""
-    out = []
-    for dtype in cases.DTYPES:
-        ratios = [r.ratio for r in rows if r.target == 1 and r.case.endswith(dtype) and r.ratio is not None]
-        if ratios:
-            g, worst = geomean(ratios), max(ratios)
-            mins = [r.ratio_min for r in rows if r.target == 1 and r.case.endswith(dtype) and r.ratio_min]
-            what = (
-                f"{dtype}: geometric mean {g:.2f} (<= {GEOMEAN_BOUND}), worst {worst:.2f} (<= {CASE_BOUND_1}), "
-                f"{len(ratios)} cases"
-            )
-            if mins:
-                what += f"; by the fastest samples: geometric mean {geomean(mins):.2f}, worst {max(mins):.2f}"
-            met = g <= GEOMEAN_BOUND and worst <= CASE_BOUND_1
-            out.append({"target": 1, "what": what, "geomean": g, "worst": worst, "met": met})
-    for target in (2, 3, 4, 5):
-        judged = [r for r in rows if r.target == target and r.met is not None]
-        if not judged:
-            continue
-        failed = [r.case for r in judged if not r.met]
-        extra = ""
-        if target == 2:
-            speedups = [1 / r.ratio for r in judged]
-            columns = [
-                median(r.samples["textbook-columns"]) / median(r.samples["convmat"])
-                for r in judged
-                if "textbook-columns" in r.samples
-            ]
-            extra = f"; speed-up geometric mean {geomean(speedups):.1f}x, smallest {min(speedups):.1f}x"
-            if columns:
-                extra += f" (over the column-layout textbook: geometric mean {geomean(columns):.1f}x)"
-        what = f"{len(judged) - len(failed)}/{len(judged)} cases met{extra}"
-        if failed:
-            what += "; not met: " + ", ".join(failed)
-        out.append({"target": target, "what": what, "met": not failed})
-    return out
-
-
-def git_commit() -> str:
-    """Short commit of the checkout, flagged when convmat/ has uncommitted changes."""
-    try:
-        sha = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "convmat"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        return sha + (" + uncommitted changes in convmat/" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def sgemm_probe() -> str:
-    """GFLOP/s of numpy's float32 2048^3 matmul on 1 and 2 threads: how busy the machine is right now."""
-    from threadpoolctl import threadpool_limits
-
-    a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
-    parts = []
-    for threads in (1, 2):
-        with threadpool_limits(threads):
-            a @ a
-            best = min(_timed(lambda: a @ a) for _ in range(3))
-        parts.append(f"{2 * 2048**3 / best / 1e9:.0f} GFLOP/s on {threads} thread{'s' * (threads > 1)}")
-    return ", ".join(parts)
-
-
-def _timed(function: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    function()
-    return time.perf_counter() - start
-
-
-def plot(rows: list[Row], path: str, machine: dict) -> None:
-    """Save :func:`figure` as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig = figure(rows, machine)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-
-
-def load(path: str | Path) -> tuple[list[Row], dict]:
-    """The rows and the machine of a saved ``--json`` run."""
-    payload = json.loads(Path(path).read_text(encoding="utf-8"))
-    return [Row(**r) for r in payload["rows"]], payload["machine"]
-
-
-def figure(rows: list[Row], machine: dict):
-    """Horizontal bars of every ratio, one panel per target, a black tick at each case's target."""
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-    from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
-
-    panels = [t for t in (1, 2, 3, 4, 5) if any(r.ratio is not None for r in rows if r.target == t)]
-    counts = {t: sum(1 for r in rows if r.target == t and r.ratio is not None) for t in panels}
-    left = [t for t in panels if t in (1, 2)]
-    right = [t for t in panels if t not in (1, 2)]
-    height = max(sum(counts[t] for t in left) if left else 0, sum(counts[t] for t in right) if right else 0)
-    fig = plt.figure(figsize=(13, 1.6 + 0.2 * height + 0.6 * max(len(left), len(right))))
-    grid = fig.add_gridspec(1, 2, wspace=0.45)
-    titles = {
-        1: "1: time / PyTorch",
-        2: "2: time / textbook numpy",
-        3: "3: sparse route / bare scipy.sparse",
-        4: "4: pooling / PyTorch; S / forward pool",
-        5: "5: peak memory / allowed",
-    }
-    for column, group in enumerate((left, right)):
-        if not group:
-            continue
-        sub = grid[0, column].subgridspec(len(group), 1, height_ratios=[counts[t] + 2 for t in group], hspace=0.5)
-        for i, target in enumerate(group):
-            ax = fig.add_subplot(sub[i, 0])
-            shown = [r for r in rows if r.target == target and r.ratio is not None]
-            y = np.arange(len(shown))[::-1]
-            colors = ["#3a7d44" if r.met else ("#c0392b" if r.met is False else "#7f8c8d") for r in shown]
-            ax.barh(y, [r.ratio for r in shown], color=colors, height=0.7)
-            for yi, r in zip(y, shown, strict=True):
-                if r.bound is not None:
-                    ax.plot([r.bound, r.bound], [yi - 0.45, yi + 0.45], color="black", lw=1.5)
-                ax.annotate(
-                    f"{r.ratio:.2f}",
-                    (max(r.ratio, r.ratio_min or 0.0) if r.unit == "s" else r.ratio, yi),
-                    xytext=(3, 0),
-                    textcoords="offset points",
-                    va="center",
-                    fontsize=6.5,
-                )
-            mins = [(yi, r.ratio_min) for yi, r in zip(y, shown, strict=True) if r.ratio_min and r.unit == "s"]
-            if mins:
-                ax.plot([m for _, m in mins], [yi for yi, _ in mins], "o", ms=2.5, color="black")
-            if target == 1:
-                ax.axvline(GEOMEAN_BOUND, color="black", ls="--", lw=0.8)
-            ax.axvline(1.0, color="#999999", lw=0.6)
-            values = [r.ratio for r in shown] + [r.bound for r in shown if r.bound is not None] + [1.0]
-            low, high = min(values) / 1.3, max(values) * 1.6
-            ax.set_xscale("log")
-            ax.set_xlim(low, high)
-            ticks = [t for t in LOG_TICKS if low <= t <= high]
-            ax.xaxis.set_major_locator(FixedLocator(ticks))
-            ax.xaxis.set_major_formatter(FixedFormatter([f"{t:g}" for t in ticks]))
-            ax.xaxis.set_minor_locator(NullLocator())
-            ax.set_yticks(y, [r.case for r in shown], fontsize=7)
-            ax.tick_params(axis="x", labelsize=7)
-            ax.set_title(titles[target] + "  (black tick: target)", fontsize=9, loc="left")
-            ax.set_ylim(-0.7, len(shown) - 0.3)
-    fig.suptitle(
-        f"convmat, issue 5 targets: ratios of median times, commit {machine.get('commit', '?')}, "
-        f"{machine.get('date', '?')}\n{machine['cpu']}, {machine['logical_cores']} cores, 2 threads, "
-        f"numpy {machine['numpy']}, torch {machine['torch'].split()[0]}",
-        fontsize=9,
-    )
-    legend = [
-        Patch(color="#3a7d44", label="met"),
-        Patch(color="#c0392b", label="not met"),
-        Patch(color="#7f8c8d", label="information"),
-        Line2D([], [], color="black", lw=1.5, label="target of the case"),
-        Line2D([], [], color="black", ls="--", lw=0.8, label="target 1: geometric mean 1.5"),
-        Line2D([], [], color="black", marker="o", ms=2.5, ls="none", label="ratio of the fastest samples"),
-    ]
-    fig.legend(handles=legend, loc="upper center", ncols=6, fontsize=7.5, frameon=False, bbox_to_anchor=(0.5, 0.965))
-    return fig
-
-
+# ---------------------------------------------------------------------------
+# Output
 # ---------------------------------------------------------------------------
 
 MACHINE_KEYS = (
     "date",
-    "commit",
     "cpu",
     "logical_cores",
     "memory_gib",
@@ -668,95 +402,222 @@ MACHINE_KEYS = (
 )
 
 
+def machine_text(machine: dict) -> list[str]:
+    lines = ["Machine"]
+    for key in MACHINE_KEYS:
+        if key in machine:
+            lines += textwrap.wrap(f"{key:<16} {machine[key]}", WIDTH, initial_indent="  ", subsequent_indent=" " * 19)
+    return lines
+
+
+def part_text(part: str, rows: list[Row]) -> list[str]:
+    legend, columns = TABLES[part]
+    lines = ["", f"{PARTS[part]}", *wrap(legend), ""]
+    lines += text_table(columns, [r for r in rows if r.part == part])
+    if part == "sparse":
+        across = across_rows(rows)
+        if across:
+            lines += ["", *wrap(ACROSS_LEGEND), ""]
+            lines += text_table(ACROSS_COLUMNS, across)
+    return lines
+
+
+def header_text(machine: dict) -> str:
+    """The top of the report: the layers, then the machine."""
+    return "\n".join(["convmat performance report", "", *layers_text(), "", *machine_text(machine)])
+
+
+def tables_text(rows: list[Row]) -> str:
+    """One table per part, then the summary."""
+    lines = ["", *wrap(LEGEND, indent="")]
+    for part in PARTS:
+        if any(r.part == part for r in rows):
+            lines += part_text(part, rows)
+    lines += ["", "Summary"]
+    for entry in summary(rows):
+        lines += wrap(f"{PARTS[entry['part']]}: {entry['text']}")
+    lines += wrap(load_summary(rows))
+    return "\n".join(lines)
+
+
+def markdown(rows: list[Row], machine: dict) -> str:
+    """The layers, the machine, the summary and one table per part, as MyST/GitHub Markdown."""
+    out = [LAYER_LEGEND, "", *markdown_table(LAYER_COLUMNS, list(cases.CONFIGS.values())), ""]
+    out += [" ".join(layer_notes()), "", "| | |", "|---|---|"]
+    for key in MACHINE_KEYS:
+        if key in machine:
+            out.append(f"| {key.replace('_', ' ')} | {machine[key]} |")
+    out += ["", "| part | summary |", "|---|---|"]
+    for entry in summary(rows):
+        out.append(f"| {PARTS[entry['part']]} | {entry['text']} |")
+    out += ["", load_summary(rows), "", LEGEND.replace(" us = microseconds.", "")]
+    for part in PARTS:
+        chosen = [r for r in rows if r.part == part]
+        if not chosen:
+            continue
+        legend, columns = TABLES[part]
+        out += ["", f"**{PARTS[part]}**: {legend}", "", *markdown_table(columns, chosen)]
+        if part == "sparse" and across_rows(rows):
+            out += ["", ACROSS_LEGEND, "", *markdown_table(ACROSS_COLUMNS, across_rows(rows))]
+    return "\n".join(out).replace(" us |", " µs |") + "\n"
+
+
+def save(path: str | Path, rows: list[Row], machine: dict, parameters: dict, elapsed: float | None) -> None:
+    """The run as JSON: machine, measurement parameters, summary, rows (with their samples). No paths."""
+    payload = {
+        "machine": machine,
+        "parameters": parameters,
+        "summary": summary(rows),
+        "rows": [asdict(r) for r in rows],
+        "elapsed_s": elapsed,
+    }
+    Path(path).write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+
+
+def load(path: str | Path) -> tuple[list[Row], dict]:
+    """The rows and the machine of a saved ``--json`` run."""
+    payload = json.loads(Path(path).read_text(encoding="utf-8"))
+    return [Row(**r) for r in payload["rows"]], payload["machine"]
+
+
+def load_run(path: str | Path) -> dict:
+    """The whole saved run (``machine``, ``parameters``, ``summary``, ``rows``, ``elapsed_s``)."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+# ---------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------
+
+
+def parse_parts(text: str, parser: argparse.ArgumentParser) -> list[str]:
+    chosen = set()
+    for item in (t.strip().lower() for t in text.split(",")):
+        if not item:
+            continue
+        name = PART_NUMBERS.get(int(item)) if item.isdigit() else item
+        if name not in PARTS:
+            parser.error(f"unknown part {item!r}: choose from {', '.join(PARTS)} (or 1-{len(PARTS)})")
+        chosen.add(name)
+    return [p for p in PARTS if p in chosen]
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python bench/report.py",
+        description=__doc__.split("\n\n")[0],
+        epilog="\n\n".join(__doc__.split("\n\n")[1:3]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--quick", action="store_true", help="3 repeats, shorter samples, sparse rows of C only")
+    parser.add_argument("--quick", action="store_true", help="3 samples of >= 20 ms per case, sparse part on C only")
     parser.add_argument("--repeats", type=int, help="samples per case (default 7, --quick 3)")
     parser.add_argument("--min-time", type=float, help="seconds per sample (default 0.05, --quick 0.02)")
-    parser.add_argument("--targets", default="1,2,3,4,5", help="comma-separated subset of 1-5 (1 and 2 run together)")
-    parser.add_argument("--configs", default=",".join(cases.CONFIGS), help="layers for targets 1-2 (default B-F)")
-    parser.add_argument("--json", metavar="FILE", help="also write rows, summary and machine as JSON")
-    parser.add_argument("--markdown", metavar="FILE", help="also write the machine, summary and tables as Markdown")
-    parser.add_argument("--plot", metavar="FILE.png", help="bar chart of the ratios with their targets (matplotlib)")
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help=f"comma-separated subset of {','.join(PARTS)} (or their numbers 1-{len(PARTS)}); default: all",
+    )
+    parser.add_argument("--targets", dest="parts", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # = --parts
+    parser.add_argument(
+        "--configs", default=",".join(cases.CONFIGS), help="layers of the torch and textbook parts (default: all)"
+    )
+    parser.add_argument(
+        "--json", metavar="FILE", help="also write the run as JSON (with --from-json: rewrite the saved run)"
+    )
+    parser.add_argument("--markdown", metavar="FILE", help="also write the layers, machine and tables as Markdown")
+    parser.add_argument("--plot", metavar="FILE.png", help="bar chart of the ratios (needs matplotlib)")
     parser.add_argument("--from-json", metavar="FILE", help="measure nothing: print (and --plot) a saved --json run")
     parser.add_argument(
         "--settle",
         type=float,
         metavar="SECONDS",
-        help=f"untimed calls before each sample (default {cases.SETTLE_SECONDS}, --quick 0.1)",
+        help=f"untimed calls before each sample (default {harness.SETTLE_SECONDS}, --quick 0.1)",
     )
     parser.add_argument(
         "--wait-quiet",
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="before each case, wait up to SECONDS for other processes to use < 0.2 core (default: do not wait)",
+        help=f"before each case, wait up to SECONDS for other processes to use < {harness.BUSY} core (default 0)",
     )
     args = parser.parse_args(argv)
     args.repeats = args.repeats or (3 if args.quick else 7)
     args.min_time = args.min_time if args.min_time is not None else (0.02 if args.quick else 0.05)
-    args.settle = args.settle if args.settle is not None else (0.1 if args.quick else cases.SETTLE_SECONDS)
-    args.targets = {int(t) for t in args.targets.split(",") if t.strip()}
+    args.settle = args.settle if args.settle is not None else (0.1 if args.quick else harness.SETTLE_SECONDS)
+    args.parts = parse_parts(args.parts, parser)
     args.configs = [c.strip().upper() for c in args.configs.split(",") if c.strip()]
-    args.sparse_configs = ("C",) if args.quick else cases.SPARSE_CONFIGS
-    if args.repeats < 1 or not args.targets <= {1, 2, 3, 4, 5} or not set(args.configs) <= set(cases.CONFIGS):
-        parser.error("bad --repeats, --targets or --configs")
+    args.sparse_configs = ["C"] if args.quick else list(cases.SPARSE_CONFIGS)
+    if args.repeats < 1 or not set(args.configs) <= set(cases.CONFIGS):
+        parser.error(f"bad --repeats or --configs (layers: {','.join(cases.CONFIGS)})")
     return args
 
 
-def replay(args) -> int:
+def parameters(args: argparse.Namespace) -> dict:
+    """What was measured and how: the options that shape a run, not where its output went."""
+    keys = ("quick", "repeats", "min_time", "settle", "wait_quiet", "parts", "configs", "sparse_configs")
+    return {k: getattr(args, k) for k in keys}
+
+
+def outputs(rows: list[Row], machine: dict, args: argparse.Namespace) -> None:
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(rows, machine), encoding="utf-8")
+        print(f"  wrote {args.markdown}")
+    if args.plot:
+        import figure
+
+        figure.save(rows, machine, args.plot)
+        print(f"  wrote {args.plot}")
+
+
+def replay(args: argparse.Namespace) -> int:
+    run = load_run(args.from_json)
     rows, machine = load(args.from_json)
-    print(f"convmat performance report of {machine['date']}, commit {machine['commit']} ({args.from_json})")
-    emit(rows, machine, args)
+    print(header_text(machine))
+    print(tables_text(rows))
+    if run.get("elapsed_s"):
+        print(f"  The run took {run['elapsed_s'] / 60:.0f} minutes.")
+    outputs(rows, machine, args)
+    if args.json:  # rewrite the run (the same rows, the summary recomputed)
+        save(args.json, rows, machine, run.get("parameters", {}), run.get("elapsed_s"))
+        print(f"  wrote {args.json}")
     return 0
 
 
+def measure(args: argparse.Namespace) -> tuple[list[Row], dict, float]:
+    timing = harness.Timing(args.repeats, args.min_time, args.settle, args.wait_quiet)
+    started = datetime.datetime.now().astimezone()
+    with harness.pinned_threads(harness.THREADS):
+        machine = harness.machine_info()
+        machine["date"] = started.strftime("%Y-%m-%d %H:%M %Z")
+        machine["threads"] = harness.THREADS
+        machine["timing"] = timing.describe()
+        machine["sgemm_before"] = harness.sgemm_probe()
+        print(header_text(machine), flush=True)
+        print(f"\n  measuring: {', '.join(args.parts)} (progress on stderr)", flush=True)
+        rows: list[Row] = []
+        if {"torch", "textbook"} & set(args.parts):
+            rows += [r for r in conv_rows(timing, args.configs) if r.part in args.parts]
+        if "sparse" in args.parts:
+            rows += sparse_rows(timing, args.sparse_configs)
+        if "pool" in args.parts:
+            rows += pool_rows(timing)
+        if "memory" in args.parts:
+            rows += memory_rows()
+        machine["sgemm_after"] = harness.sgemm_probe()
+    elapsed = (datetime.datetime.now().astimezone() - started).total_seconds()
+    return rows, machine, elapsed
+
+
 def main(argv: list[str] | None = None) -> int:
-    global QUIET_WAIT, SETTLE
     args = parse_args(argv)
-    QUIET_WAIT, SETTLE = args.wait_quiet, args.settle
     if args.from_json:
         return replay(args)
-    started = datetime.datetime.now().astimezone()
-    with cases.pinned_threads(cases.THREADS):
-        machine = cases.machine_info()
-        machine["commit"] = git_commit()
-        machine["date"] = started.strftime("%Y-%m-%d %H:%M %Z")
-        machine["threads"] = cases.THREADS
-        machine["timing"] = (
-            f"median of {args.repeats} interleaved samples of >= {args.min_time * 1e3:.0f} ms, "
-            f"each after {args.settle:g} s of untimed calls"
-        )
-        machine["sgemm_before"] = sgemm_probe()
-        print("convmat performance report (issue 5 targets)")
-        for key in MACHINE_KEYS:
-            if key in machine:
-                print(f"  {key:<14} {machine[key]}", flush=True)
-        rows: list[Row] = []
-        if args.targets & {1, 2}:
-            rows += [r for r in conv_rows(args) if r.target in args.targets]
-        if 3 in args.targets:
-            rows += sparse_rows(args)
-        if 4 in args.targets:
-            rows += pool_rows(args)
-        if 5 in args.targets:
-            rows += memory_rows(args)
-        machine["sgemm_after"] = sgemm_probe()
-    elapsed = (datetime.datetime.now().astimezone() - started).total_seconds()
-    print(f"  {'sgemm_after':<14} {machine['sgemm_after']}")
-    print(f"  ran in {elapsed:.0f} s")
-    verdicts = emit(rows, machine, args)
+    rows, machine, elapsed = measure(args)
+    print(tables_text(rows))
+    print(f"  sgemm after the run: {machine['sgemm_after']}; ran in {elapsed:.0f} s")
+    outputs(rows, machine, args)
     if args.json:
-        payload = {
-            "machine": machine,
-            "args": {k: sorted(v) if isinstance(v, set) else v for k, v in vars(args).items()},
-            "summary": verdicts,
-            "rows": [asdict(r) for r in rows],
-            "elapsed_s": elapsed,
-        }
-        Path(args.json).write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
+        save(args.json, rows, machine, parameters(args), elapsed)
         print(f"  wrote {args.json}")
     return 0
 

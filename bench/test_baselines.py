@@ -6,6 +6,7 @@ Not benchmarks (``--benchmark-only`` skips them); they run in the smoke test.
 from __future__ import annotations
 
 import cases
+import harness
 import numpy as np
 import pytest
 import textbook
@@ -64,7 +65,7 @@ def test_every_route_of_layer_b_agrees(op):
         cases.textbook_op(cfg, op, d),
         cases.textbook_op(cfg, op, d, layout="columns"),
     ]
-    if cases.torch_module() is not None:
+    if harness.torch_module() is not None:
         routes.append(lambda: cases.torch_op(cfg, op, d)().numpy())
     for route in routes:
         assert close(route(), expected, "float64")

@@ -1,4 +1,4 @@
-"""Convolution forward, input gradient and weight gradient on issue 5's layers B-F, route against route.
+"""Convolution forward, input gradient and weight gradient on the layers B-F of ``cases.CONFIGS``, route by route.
 
 Group ``"<config>-<op>-<dtype>"`` holds, side by side:
 

@@ -64,22 +64,22 @@ def _operands(dtype: str):
 def test_products(benchmark, bench_run, matrices, product, side, dtype):
     operand, adjoint = _operands(dtype)[product]
     op, csr = matrices[dtype]
-    target = {"operator": (op, op.H), "csr": (csr, csr.T)}[side][adjoint]
+    matrix = {"operator": (op, op.H), "csr": (csr, csr.T)}[side][adjoint]
     benchmark.extra_info.update(nnz=csr.nnz, columns=1 if operand.ndim == 1 else operand.shape[1])
-    result = bench_run(benchmark, f"linalg-C-{product}-{dtype}", lambda: target @ operand)
+    result = bench_run(benchmark, f"linalg-C-{product}-{dtype}", lambda: matrix @ operand)
     assert result.dtype == np.dtype(dtype)
 
 
 @pytest.mark.parametrize("side", SIDES)
 def test_svds(benchmark, matrices, side):
     op, csr = matrices["float64"]
-    target = op if side == "operator" else csr
+    matrix = op if side == "operator" else csr
     v0 = np.random.default_rng(START_SEED).standard_normal(min(op.shape))
     benchmark.group = "linalg-C-svds-float64"
     benchmark.extra_info["nnz"] = csr.nnz
     # conv_spectral_norm's default rtol=1e-6 is svds tol=1e-3 (svds squares it for the Gram matrix)
     sigma = benchmark.pedantic(
-        lambda: svds(target, k=1, tol=1e-3, v0=v0, return_singular_vectors=False), rounds=SVDS_ROUNDS, iterations=1
+        lambda: svds(matrix, k=1, tol=1e-3, v0=v0, return_singular_vectors=False), rounds=SVDS_ROUNDS, iterations=1
     )
     benchmark.extra_info["sigma"] = float(sigma[0])
 

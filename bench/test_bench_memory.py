@@ -1,9 +1,9 @@
-"""Bounded memory of the im2col route (issue 5, target 5): layer C with a batch of 256.
+"""Bounded memory of the im2col route: layer C with a batch of 256.
 
 The peak is measured once with tracemalloc (numpy's buffers are traced); for the
 forward it is checked against operands + result + 1.1 x the workspace bound -- a
-memory check, not a timing one (the gradients' peaks are recorded). The timing of the same call is then benchmarked, the
-measured bytes kept in ``extra_info``. Without ``convmat.workspace_limit`` the
+memory check, not a timing one (the gradients' peaks are recorded). The same call
+is then timed, the measured bytes kept in ``extra_info``. Without ``convmat.workspace_limit`` the
 cases skip as "not available".
 """
 
@@ -17,7 +17,7 @@ import convmat as cm
 LIMITS = {"default": None, "32MiB": 32 * cases.MIB, "4MiB": 4 * cases.MIB}
 
 
-# the forward (the target) under each limit; the gradients (for information) under the default one
+# the forward under each limit (its peak is checked); the gradients under the default one (recorded)
 CASES = [("forward", limit) for limit in LIMITS] + [("input_grad", "default"), ("weight_grad", "default")]
 
 
@@ -37,5 +37,5 @@ def test_workspace_bound(benchmark, bench_run, op, limit):
     with cm.workspace_limit(measured["limit"]):
         bench_run(benchmark, f"memory-C-N{cases.MEMORY_BATCH}-{op}", calls[op], warmup=False)
     mib = {k: round(v / cases.MIB, 1) for k, v in measured.items() if isinstance(v, int)}
-    if op == "forward":  # the target; the gradients' peaks are recorded for information
+    if op == "forward":  # the gradients' peaks are recorded, not checked
         assert measured["peak"] <= measured["allowed"], f"peak over operands + result + 1.1 x bound (MiB): {mib}"

@@ -1,4 +1,4 @@
-"""2x2 stride-2 max pooling of the conv outputs of B (64, 16, 28, 28) and C (32, 64, 32, 32) (issue 5, target 4).
+"""2x2 stride-2 max pooling of the conv outputs of B (64, 16, 28, 28) and C (32, 64, 32, 32), against PyTorch.
 
 Group ``pool-<config>-max_pool-<dtype>``: ``max_pool(return_indices=True)`` of convmat
 and of PyTorch, and beside them convmat's ``max_pool_matrix`` (the selection matrix

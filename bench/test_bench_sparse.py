@@ -1,4 +1,4 @@
-"""The sparse route against scipy.sparse itself (issue 5, target 3).
+"""The sparse route against scipy.sparse itself on layers C, D and F.
 
 * ``sparse-<config>-pattern``: the first ``W`` of a geometry, index pattern built from
   scratch (caches cleared before every round, outside the timing); beside it the

@@ -1,4 +1,4 @@
-"""One training step of ``python -m convmat train``'s network, route against route (issue 6).
+"""One training step of ``python -m convmat train``'s network, route against route.
 
 Group ``train-digits_cnn-step-<dtype>``: forward, softmax cross-entropy, backward
 and an Adam update of :func:`convmat.nn.digits_cnn` (conv 1→32 → ReLU → pool →

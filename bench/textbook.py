@@ -10,9 +10,8 @@ written here from its description --
 * col2im (input gradient) as one strided slice-add per kernel tap.
 
 This is the layout of *Deep Learning from Scratch* (Saito), the most copied numpy
-im2col, and the one issue 5 describes. Unlike the book, the buffers keep the
-input's dtype (the book's ``np.zeros`` would turn float32 work into float64),
-which only helps the baseline.
+im2col. Unlike the book, the buffers keep the input's dtype (the book's
+``np.zeros`` would turn float32 work into float64), which only helps the baseline.
 
 A second variant, ``*_columns``, lays the patch matrix out with one *column* per
 window, ``(C*kh*kw, N*OH*OW)`` (CS231n's layout): the slice loop writes it
