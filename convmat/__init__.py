@@ -10,6 +10,19 @@ from types import ModuleType
 
 __version__ = "0.1.0"
 
+from .adaptive_matrices import adaptive_avg_pool_matrix, adaptive_max_pool_matrix
+from .adaptive_patterns import adaptive_avg_pool_matrix_size, adaptive_max_pool_matrix_size
+from .adaptive_pooling import (
+    adaptive_avg_pool,
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_avg_pool3d,
+    adaptive_avg_pool_backward,
+    adaptive_max_pool,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    adaptive_max_pool3d,
+)
 from .cache import CacheInfo, cache_info, clear_cache
 from .config import (
     get_matrix_limit,
@@ -37,7 +50,9 @@ from .conv import (
 from .conv_matrices import conv_matrix
 from .geometry import conv_output_shape, conv_transpose_output_shape, pool_output_shape
 from .im2col import col2im, im2col
-from .linalg import conv_operator, conv_singular_values, conv_spectral_norm
+from .linalg import LstsqResult, conv_lstsq, conv_operator, conv_singular_values, conv_spectral_norm
+from .lp_pooling import lp_pool, lp_pool1d, lp_pool2d, lp_pool3d, lp_pool_backward
+from .pad import pad, pad_adjoint, pad_matrix
 from .pool_matrices import avg_pool_matrix, max_pool_matrix
 from .pooling import (
     avg_pool,
@@ -79,8 +94,22 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "CacheInfo",
+    "LstsqResult",
     "MatrixSize",
     "MatrixTooLargeError",
+    "adaptive_avg_pool",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
+    "adaptive_avg_pool_backward",
+    "adaptive_avg_pool_matrix",
+    "adaptive_avg_pool_matrix_size",
+    "adaptive_max_pool",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool3d",
+    "adaptive_max_pool_matrix",
+    "adaptive_max_pool_matrix_size",
     "avg_pool",
     "avg_pool1d",
     "avg_pool2d",
@@ -96,6 +125,7 @@ __all__ = [
     "conv2d",
     "conv3d",
     "conv_input_grad",
+    "conv_lstsq",
     "conv_matrix",
     "conv_matrix_size",
     "conv_operator",
@@ -113,6 +143,11 @@ __all__ = [
     "get_num_threads",
     "get_workspace_limit",
     "im2col",
+    "lp_pool",
+    "lp_pool1d",
+    "lp_pool2d",
+    "lp_pool3d",
+    "lp_pool_backward",
     "matrix_limit",
     "max_pool",
     "max_pool1d",
@@ -123,6 +158,9 @@ __all__ = [
     "max_pool_matrix_size",
     "max_unpool",
     "num_threads",
+    "pad",
+    "pad_adjoint",
+    "pad_matrix",
     "pool_output_shape",
     "set_matrix_limit",
     "set_num_threads",

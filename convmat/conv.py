@@ -18,9 +18,10 @@ Both give the same numbers, which equal PyTorch's ``F.conv{1,2,3}d`` and
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator, Sequence
 from math import prod
-from typing import Literal, TypeVar, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -625,27 +626,52 @@ def conv_transpose(
     output_padding: IntOrTuple = 0,
     groups: int = 1,
     dilation: IntOrTuple = 1,
+    padding_mode: PaddingMode = "zeros",
+    output_size: Sequence[int] | None = None,
     backend: Backend = "im2col",
 ) -> np.ndarray:
     """Transposed convolution (PyTorch's ``conv_transpose{1,2,3}d``): ``y = Wᵀ·x + b``.
 
     ``W`` is the convolution that maps an input of the output's shape back to the
     shape of ``x``, so this inverts the *shape* of a convolution, not its values
-    (it is ``Wᵀ``, not ``W⁻¹``). A strided convolution maps several input sizes to
-    the same output size; ``output_padding`` picks which one to return.
+    (it is ``Wᵀ``, not ``W⁻¹``; :func:`conv_lstsq` inverts the values). A strided
+    convolution maps several input sizes to the same output size;
+    ``output_padding`` (or ``output_size``) picks which one to return.
 
     Parameters
     ----------
     x : array_like, shape (N, C_in, *spatial)
     weight : array_like, shape (C_in, C_out // groups, *kernel)
         PyTorch's layout for transposed convolutions (input channels first).
+        Read as a forward kernel ``(C_out_fwd, C_in_fwd // groups, *kernel)``
+        it is the weight of the convolution ``W`` this is the transpose of.
     bias : array_like, shape (C_out,), optional
     stride, padding, dilation : int or tuple of int
         Those of the forward convolution this is the transpose of.
     output_padding : int or tuple of int
         Extra size on the high side of each output dim; smaller than either
-        the stride or the dilation.
+        the stride or the dilation (than the stride, with a non-zero
+        ``padding_mode``).
     groups : int
+    padding_mode : {"zeros", "circular", "reflect", "replicate"}
+        The padding mode of the forward convolution. ``"zeros"`` is PyTorch's
+        transposed convolution. The others, which PyTorch refuses
+        (pytorch#46027), give the exact transpose ``Wᵀ`` of the convolution
+        with that mode: ``W = conv_matrix(weight, (C_out, *out_spatial),
+        stride, padding, dilation, groups, padding_mode)``, whose output has the
+        shape of ``x``; the result is the input gradient of that convolution.
+        They need ``output_padding`` smaller than the stride (else that
+        convolution would not map back to ``x``'s size), ``"reflect"`` each
+        pad smaller than the output dim and ``"circular"`` at most the output
+        dim.
+    output_size : sequence of int, optional
+        The spatial size of the output, or the full ``(N, C_out, *spatial)``
+        (the two leading entries are not read), as in PyTorch's
+        ``ConvTranspose{1,2,3}d.forward(input, output_size)``: it chooses
+        ``output_padding``. Each entry must lie in ``[m, m + stride - 1]`` with
+        ``m`` the size for ``output_padding=0``, else ``ValueError`` giving the
+        range. A non-zero ``output_padding`` given as well must be the one
+        ``output_size`` implies.
     backend : {"im2col", "sparse"}
         As in :func:`conv`; ``"sparse"`` multiplies by the explicit ``W.T``.
 
@@ -653,6 +679,11 @@ def conv_transpose(
     -------
     ndarray, shape (N, C_out, *out_spatial)
         ``out = (n - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1``.
+
+    See Also
+    --------
+    conv_input_grad : the same ``Wᵀ``, given the forward convolution's input shape.
+    conv_lstsq : the least-squares inverse of ``W``, which recovers values.
 
     Examples
     --------
@@ -666,12 +697,22 @@ def conv_transpose(
            [2., 2., 4., 2., 2.],
            [1., 1., 2., 1., 1.],
            [1., 1., 2., 1., 1.]])
+    >>> cm.conv_transpose(np.ones((1, 1, 2, 2)), np.ones((1, 1, 3, 3)), stride=2, output_size=(6, 5)).shape
+    (1, 1, 6, 5)
+
+    With circular padding, the transpose of the circular convolution's ``W``:
+
+    >>> h, w = np.array([[[1.0, 2.0, 3.0, 4.0]]]), np.array([[[1.0, 10.0, 100.0]]])
+    >>> cm.conv_transpose(h, w, padding=1, padding_mode="circular")
+    array([[[412., 123., 234., 341.]]])
+    >>> cm.conv_matrix(w, (1, 4), padding=1, padding_mode="circular").T @ h.ravel()
+    array([412., 123., 234., 341.])
     """
     _check_backend(backend)
     xa, w = as_array(x, "x"), as_array(weight, "weight")
     b = None if bias is None else as_array(bias, "bias")
     geom, zero_tail, groups = conv_transpose_problem(
-        xa.shape, w.shape, stride, padding, output_padding, groups, dilation
+        xa.shape, w.shape, stride, padding, output_padding, groups, dilation, padding_mode, output_size
     )
     dtype = result_dtype(xa, w, b)
     c_out = w.shape[1] * groups
@@ -710,13 +751,26 @@ def _conv_nd(n: int) -> Callable[..., np.ndarray]:
 
 
 def _conv_transpose_nd(n: int) -> Callable[..., np.ndarray]:
-    return rank_specific(
+    variant = rank_specific(
         conv_transpose,
         n,
         what="transposed convolution",
         examples=_examples(f"conv_transpose{n}d", n, (1, 2) + (3,) * n, 6),
         weight_layout="(C_in, C_out // groups, *kernel)",
     )
+    signature = inspect.signature(conv_transpose)
+
+    def with_unbatched_output_size(*args: Any, **kwargs: Any) -> np.ndarray:
+        # PyTorch's module takes output_size as (C, *spatial) too for an unbatched input (C, *spatial).
+        bound = signature.bind(*args, **kwargs)
+        size = bound.arguments.get("output_size")
+        if isinstance(size, Sequence) and len(size) == n + 1 and np.ndim(bound.arguments["x"]) == n + 1:
+            bound.arguments["output_size"] = tuple(size)[1:]
+        return variant(*bound.args, **bound.kwargs)
+
+    for attribute in ("__name__", "__qualname__", "__module__", "__doc__", "__signature__"):
+        setattr(with_unbatched_output_size, attribute, getattr(variant, attribute))
+    return with_unbatched_output_size
 
 
 conv1d = _conv_nd(1)

@@ -1,10 +1,11 @@
 """The walk-through behind ``python -m convmat demo``: the gradient identities checked on concrete numbers.
 
-Five sections: convolution as a matrix product, the input gradient (a full
+Six sections: convolution as a matrix product, the input gradient (a full
 convolution with the flipped kernel), the kernel gradient (a convolution of the
-input with the output gradient), transposed convolution, and max pooling. Each
-prints its small matrices and one line per identity saying whether it holds and
-its max error.
+input with the output gradient), transposed convolution, max pooling, and the
+least-squares inverse that recovers what the transposed convolution does not.
+Each prints its small matrices and one line per identity saying whether it holds
+and its max error.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .conv import conv, conv_input_grad, conv_transpose, conv_weight_grad
 from .conv_matrices import conv_matrix
 from .identities import input_grad_by_full_conv, insert_zeros, weight_grad_by_dilated_conv
 from .im2col import im2col
+from .linalg import conv_lstsq
 from .pool_matrices import max_pool_matrix
 from .pooling import max_pool, max_pool_backward, max_unpool
 from .symbolic import format_matrix, symbolic_conv_matrix
@@ -232,12 +234,65 @@ def _claim_max_pooling(rng: np.random.Generator, out: TextIO) -> list[Check]:
     return checks
 
 
+def _relative_error(a: np.ndarray, x: np.ndarray) -> float:
+    return float(np.linalg.norm(a - x) / np.linalg.norm(x))
+
+
+def _claim_least_squares(rng: np.random.Generator, out: TextIO) -> list[Check]:
+    kernel = np.array([[0.05, 0.1, 0.05], [0.1, 1.0, 0.1], [0.05, 0.1, 0.05]]).reshape(1, 1, 3, 3)
+    x = rng.standard_normal((1, 1, 6, 6))
+    tight = 1e-14  # lsqr to machine precision
+    matrix = conv_matrix(kernel, (1, 6, 6), padding="same")
+    _show(out, "A mild 3x3 blur, padding 'same' (zeros), stride 1:", kernel[0, 0])
+    out.write(
+        f"W is 36 x 36 with condition number {np.linalg.cond(matrix.toarray()):.3g}: injective, so conv(x) "
+        "determines x.\n"
+    )
+    y = conv(x, kernel, padding="same")
+    back = conv_transpose(y, kernel, padding=1)
+    solved = conv_lstsq(y, kernel, x.shape, padding="same", atol=tight, btol=tight)
+    out.write(
+        f"relative error of conv_transpose(conv(x)), W.T W x:  {_relative_error(back, x):.3g}\n"
+        f"relative error of conv_lstsq(conv(x)), lsqr on W:    {_relative_error(solved.x, x):.1e} "
+        f"({solved.iterations[0]} iterations)\n"
+    )
+    y_circular = conv(x, kernel, padding="same", padding_mode="circular")
+    exact = conv_lstsq(y_circular, kernel, x.shape, padding="same", padding_mode="circular")
+    out.write(
+        f"with circular padding, one solve per frequency ({exact.method}): relative error "
+        f"{_relative_error(exact.x, x):.1e}\n"
+    )
+    strided = conv_matrix(kernel, (1, 6, 6), stride=2, padding=1)
+    y_strided = conv(x, kernel, stride=2, padding=1)
+    least_norm = conv_lstsq(y_strided, kernel, x.shape, stride=2, padding=1, atol=tight, btol=tight)
+    out.write(
+        f"stride 2 maps 36 values to 9: no inverse. conv_lstsq gives the solution of least norm,\n"
+        f"  relative error {_relative_error(least_norm.x, x):.3g} from x, yet its convolution is conv(x).\n"
+    )
+    return [
+        _check("conv_lstsq(conv(x)) == x  (stride 1, 'same' zero padding: W is injective)", solved.x, x),
+        _check(
+            "conv_lstsq(y) == the dense least-squares solution np.linalg.lstsq(W, y)",
+            solved.x.ravel(),
+            np.linalg.lstsq(matrix.toarray(), y.ravel(), rcond=None)[0],
+        ),
+        _check("circular padding: conv_lstsq(conv(x)) == x  (FFT, one 1 x 1 solve per frequency)", exact.x, x),
+        _check(
+            "stride 2: conv_lstsq(y) == pinv(W) @ y, the least-norm solution",
+            least_norm.x.ravel(),
+            np.linalg.pinv(strided.toarray()) @ y_strided.ravel(),
+        ),
+        _check("stride 2: conv(conv_lstsq(y)) == y", conv(least_norm.x, kernel, stride=2, padding=1), y_strided),
+    ]
+
+
 SECTIONS: list[tuple[str, Callable[[np.random.Generator, TextIO], list[Check]]]] = [
     ("1. Convolution is a matrix product", _claim_matrix_product),
     ("2. The input gradient is W.T @ dh: a full convolution with the flipped kernel", _claim_input_gradient),
     ("3. The kernel gradient is a convolution of the input with the output gradient", _claim_kernel_gradient),
     ("4. Transposed convolution inverts the shape, not the values", _claim_transposed_convolution),
     ("5. Max pooling selects: S, its transpose, and unpooling", _claim_max_pooling),
+    ("6. Least squares inverts the values: conv_lstsq, not conv_transpose", _claim_least_squares),
 ]
 
 

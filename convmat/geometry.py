@@ -22,6 +22,7 @@ from typing import Literal, TypeVar, get_args
 
 __all__ = [
     "PADDING_MODES",
+    "PAD_MODES",
     "SPATIAL_RANKS",
     "ConvGeometry",
     "PoolGeometry",
@@ -29,7 +30,9 @@ __all__ = [
     "check_channels",
     "check_choice",
     "check_conv_channels",
+    "check_divisor_override",
     "check_int",
+    "check_padded_dims",
     "check_positive_int",
     "check_shape",
     "check_spatial_rank",
@@ -42,8 +45,13 @@ __all__ = [
     "fold_problem",
     "input_grad_conv_geometry",
     "normalize_groups",
+    "normalize_pad",
     "normalize_padding",
     "normalize_tuple",
+    "output_padding_for_size",
+    "pad_plane_problem",
+    "pad_problem",
+    "padded_length",
     "pool_geometry",
     "pool_output_shape",
     "pool_problem",
@@ -56,6 +64,9 @@ __all__ = [
 PaddingMode = Literal["zeros", "circular", "reflect", "replicate"]
 #: The padding modes of convolutions (PyTorch's ``padding_mode``).
 PADDING_MODES: tuple[PaddingMode, ...] = get_args(PaddingMode)
+PadMode = Literal["constant", "reflect", "replicate", "circular"]
+#: The modes of :func:`convmat.pad` (PyTorch's ``F.pad``); ``"constant"`` is the convolutions' ``"zeros"``.
+PAD_MODES: tuple[PadMode, ...] = get_args(PadMode)
 #: The spatial ranks convmat supports.
 SPATIAL_RANKS = (1, 2, 3)
 
@@ -622,6 +633,7 @@ def conv_transpose_geometry(
     padding: IntOrTuple = 0,
     output_padding: IntOrTuple = 0,
     dilation: IntOrTuple = 1,
+    padding_mode: str = "zeros",
 ) -> tuple[ConvGeometry | None, tuple[int, ...]]:
     """The forward convolution a transposed convolution is the transpose of.
 
@@ -633,12 +645,21 @@ def conv_transpose_geometry(
     (they stay zero): they are returned as ``zero_tail`` and the forward geometry
     stops before them.
 
+    With another ``padding_mode`` the forward convolution is the one with that
+    mode and the symmetric ``padding`` on an input of the output's size: the
+    padded border copies input elements, so every output position can be read
+    and there is no zero tail. That convolution maps back to ``n`` positions only
+    when ``output_padding`` is smaller than the stride (dilation does not widen
+    the range as it does with zeros); ``"reflect"`` needs each pad smaller than
+    the output dim, ``"circular"`` at most the output dim.
+
     Returns
     -------
     geometry : ConvGeometry or None
-        Forward geometry (zero padding, possibly asymmetric) with
-        ``geometry.output_spatial == input_spatial``; ``None`` in the degenerate
-        case where the padding swallows every position the input reaches.
+        Forward geometry (zero padding, possibly asymmetric, or ``padding_mode``
+        with symmetric padding) with ``geometry.output_spatial == input_spatial``;
+        ``None`` in the degenerate case where the padding swallows every position
+        the input reaches (zero padding only).
     zero_tail : tuple of int
         Output positions appended as zeros on the high side, per dim (the whole
         output shape when ``geometry`` is ``None``).
@@ -648,10 +669,14 @@ def conv_transpose_geometry(
     >>> geom, tail = conv_transpose_geometry((2, 2), 3, stride=2, padding=1, output_padding=1)
     >>> geom.input_spatial, geom.padding, tail
     ((4, 4), ((1, 0), (1, 0)), (0, 0))
+    >>> geom, tail = conv_transpose_geometry((2, 2), 3, stride=2, padding=1, output_padding=1, padding_mode="reflect")
+    >>> geom.input_spatial, geom.padding, geom.padding_mode, tail
+    ((4, 4), ((1, 1), (1, 1)), 'reflect', (0, 0))
     """
     spatial, kernel, stride_t, dil = _window_arguments(
         input_spatial, kernel_size, stride, dilation, "transposed convolution"
     )
+    check_choice(padding_mode, "padding_mode", PADDING_MODES)
     n = len(spatial)
     pad = normalize_tuple(padding, n, "padding", minimum=0)
     out_pad = normalize_tuple(output_padding, n, "output_padding", minimum=0)
@@ -670,6 +695,8 @@ def conv_transpose_geometry(
             f"transposed convolution output would be empty: output spatial shape {out} from input {spatial}, "
             f"kernel_size {kernel}, stride {stride_t}, padding {pad}, output_padding {out_pad}, dilation {dil}"
         )
+    if padding_mode != "zeros":
+        return _padded_transpose_geometry(out, kernel, stride_t, pad, out_pad, dil, padding_mode), (0,) * n
     tail = tuple(max(op - p, 0) for op, p in zip(out_pad, pad, strict=True))
     forward_in = tuple(o - t for o, t in zip(out, tail, strict=True))
     if any(i <= 0 for i in forward_in):
@@ -677,6 +704,102 @@ def conv_transpose_geometry(
         return None, out
     pads = tuple((p, max(p - op, 0)) for p, op in zip(pad, out_pad, strict=True))
     return ConvGeometry(forward_in, kernel, stride_t, pads, dil), tail
+
+
+def _padded_transpose_geometry(
+    out: tuple[int, ...],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    pad: tuple[int, ...],
+    out_pad: tuple[int, ...],
+    dilation: tuple[int, ...],
+    padding_mode: str,
+) -> ConvGeometry:
+    """The ``padding_mode`` convolution of an ``out``-sized input whose transpose a transposed convolution is."""
+    if any(op >= s for op, s in zip(out_pad, stride, strict=True)):
+        raise ValueError(
+            f"output_padding must be smaller than the stride with padding_mode={padding_mode!r}, got "
+            f"output_padding={out_pad}, stride={stride}: the {padding_mode}-padded convolution of an input of the "
+            f"output's size {out} would not map back to the input's size"
+        )
+    too_large = (lambda p, o: p >= o) if padding_mode == "reflect" else (lambda p, o: p > o)
+    if padding_mode in ("reflect", "circular") and any(too_large(p, o) for p, o in zip(pad, out, strict=True)):
+        bound = "smaller than" if padding_mode == "reflect" else "at most"
+        raise ValueError(
+            f"padding_mode={padding_mode!r} needs each pad {bound} the output dim of the transposed convolution "
+            f"(the input of the convolution it transposes), got padding {pad} for output spatial shape {out}"
+        )
+    return conv_geometry(out, kernel, stride, pad, dilation, padding_mode)
+
+
+def output_padding_for_size(
+    input_spatial: Sequence[int],
+    kernel_size: IntOrTuple,
+    output_size: Sequence[int],
+    stride: IntOrTuple = 1,
+    padding: IntOrTuple = 0,
+    output_padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+) -> tuple[int, ...]:
+    """The ``output_padding`` that gives a transposed convolution the spatial size ``output_size`` (PyTorch's rule).
+
+    As ``torch.nn.ConvTranspose{1,2,3}d.forward(input, output_size)``:
+    ``output_size`` is the spatial size, or the full ``(N, C, *spatial)`` whose
+    two leading entries are not read (as in PyTorch, so the shape of any array
+    of the wanted size will do). Each spatial entry must lie between the
+    smallest size, ``(n - 1) * stride - 2 * padding + dilation * (k - 1) + 1``,
+    and that plus ``stride - 1``; the result is the difference. An
+    ``output_padding`` given as well must be zero or the one ``output_size``
+    implies (PyTorch's module overrides its own; a call that says both, and
+    says them differently, is refused).
+
+    Raises
+    ------
+    ValueError
+        For an ``output_size`` of the wrong length, out of the valid range
+        (the message gives the range) or disagreeing with ``output_padding``.
+
+    Examples
+    --------
+    >>> output_padding_for_size((2, 2), 3, (6, 6), stride=2)
+    (1, 1)
+    >>> output_padding_for_size((2, 2), 3, (1, 8, 5, 6), stride=2)
+    (0, 1)
+    >>> output_padding_for_size((2, 2), 3, (7, 7), stride=2)
+    Traceback (most recent call last):
+        ...
+    ValueError: output_size (7, 7) is out of range: valid sizes range from (5, 5) to (6, 6) for an input of ...
+    """
+    spatial, kernel, stride_t, dil = _window_arguments(
+        input_spatial, kernel_size, stride, dilation, "transposed convolution"
+    )
+    n = len(spatial)
+    pad = normalize_tuple(padding, n, "padding", minimum=0)
+    out_pad = normalize_tuple(output_padding, n, "output_padding", minimum=0)
+    size = check_shape("output_size", output_size)
+    if len(size) == n + 2:
+        size = size[2:]
+    elif len(size) != n:
+        raise ValueError(
+            f"output_size must have {n} entries (*spatial) or {n + 2} (N, C, *spatial) for an input of spatial "
+            f"shape {spatial}, got {size}"
+        )
+    smallest = tuple(
+        (i - 1) * s - 2 * p + d * (k - 1) + 1 for i, s, p, d, k in zip(spatial, stride_t, pad, dil, kernel, strict=True)
+    )
+    largest = tuple(lo + s - 1 for lo, s in zip(smallest, stride_t, strict=True))
+    if any(not lo <= o <= hi for o, lo, hi in zip(size, smallest, largest, strict=True)):
+        raise ValueError(
+            f"output_size {size} is out of range: valid sizes range from {smallest} to {largest} for an input of "
+            f"spatial shape {spatial} (kernel_size {kernel}, stride {stride_t}, padding {pad}, dilation {dil})"
+        )
+    chosen = tuple(o - lo for o, lo in zip(size, smallest, strict=True))
+    if any(out_pad) and out_pad != chosen:
+        raise ValueError(
+            f"output_padding={out_pad} disagrees with output_size {size}, which needs output_padding={chosen}: "
+            f"give output_size alone (it chooses output_padding)"
+        )
+    return chosen
 
 
 def conv_transpose_output_shape(
@@ -796,12 +919,15 @@ def conv_transpose_problem(
     output_padding: IntOrTuple = 0,
     groups: int = 1,
     dilation: IntOrTuple = 1,
+    padding_mode: str = "zeros",
+    output_size: Sequence[int] | None = None,
 ) -> tuple[ConvGeometry | None, tuple[int, ...], int]:
     """Validate a transposed convolution call from its shapes.
 
     ``input_shape`` is ``(N, C_in, *spatial)``, ``weight_shape`` is
     ``(C_in, C_out // groups, *kernel)``. Returns the forward geometry and zero
     tail of :func:`conv_transpose_geometry` and the normalised ``groups``.
+    An ``output_size`` chooses ``output_padding`` (:func:`output_padding_for_size`).
 
     Examples
     --------
@@ -826,7 +952,13 @@ def conv_transpose_problem(
         )
     # Its forward convolution maps C_out -> C_in channels with this very weight.
     groups = check_conv_channels(weight_shape[1] * normalize_groups(groups), weight_shape, groups, "x")
-    geom, tail = conv_transpose_geometry(input_shape[2:], weight_shape[2:], stride, padding, output_padding, dilation)
+    if output_size is not None:
+        output_padding = output_padding_for_size(
+            input_shape[2:], weight_shape[2:], output_size, stride, padding, output_padding, dilation
+        )
+    geom, tail = conv_transpose_geometry(
+        input_shape[2:], weight_shape[2:], stride, padding, output_padding, dilation, padding_mode
+    )
     return geom, tail, groups
 
 
@@ -1011,10 +1143,10 @@ def unpool_output_spatial(pooled_shape: Sequence[int], output_size: Sequence[int
     """Validate max unpooling's ``output_size`` against the pooled shape ``(N, C, *pooled)``.
 
     ``output_size`` is the spatial size ``(*spatial)`` or the full ``(N, C, *spatial)``
-    (whose ``N, C`` must match). It must be a size that some pooling reduces to
-    ``pooled``: every dim positive and at least ``pooled - 1``, since a pooling
-    (padding at most half the kernel) gives at most one output more than its input.
-    ``C`` must be positive. Returns the spatial size.
+    (whose ``N, C`` must match), every dim positive: pooled outputs can be larger
+    than their input (adaptive pooling), so the size is not tied to the pooled
+    one; the switches are checked against it where they are used. ``C`` must be
+    positive. Returns the spatial size.
 
     Examples
     --------
@@ -1037,11 +1169,8 @@ def unpool_output_spatial(pooled_shape: Sequence[int], output_size: Sequence[int
             f"output_size must have {n} entries (*spatial) or {n + 2} (N, C, *spatial) for x of shape {pooled}, "
             f"got {size} (an unbatched x, (C, *pooled_spatial), has one axis more than output_size has entries)"
         )
-    if any(s < max(o - 1, 1) for s, o in zip(size, pooled[2:], strict=True)):
-        raise ValueError(
-            f"output_size {size} cannot be the input of a pooling with output {pooled[2:]} (x of shape {pooled}): "
-            f"each dim must be positive and at least the pooled size minus one"
-        )
+    if any(s < 1 for s in size):
+        raise ValueError(f"output_size {size} cannot be the input of a pooling: each dim must be positive")
     return size
 
 
@@ -1067,3 +1196,218 @@ def pool_output_shape(
     (3, 3)
     """
     return pool_geometry(input_spatial, kernel_size, stride, padding, dilation, ceil_mode).output_spatial
+
+
+def check_divisor_override(value: object) -> int | None:
+    """Average pooling's ``divisor_override``: ``None``, or a non-zero int (PyTorch's int64, so bool is no int).
+
+    Examples
+    --------
+    >>> check_divisor_override(None), check_divisor_override(-3)
+    (None, -3)
+    >>> check_divisor_override(0)
+    Traceback (most recent call last):
+        ...
+    ValueError: divisor_override must be a non-zero int (the divisor of every window), got 0
+    """
+    if value is None:
+        return None
+    divisor = check_int(value, "divisor_override")
+    if divisor == 0:
+        raise ValueError(f"divisor_override must be a non-zero int (the divisor of every window), got {divisor}")
+    if not -(2**63) <= divisor < 2**63:
+        raise ValueError(f"divisor_override must fit in int64 (as in PyTorch), got {divisor}")
+    return divisor
+
+
+# ---------------------------------------------------------------------------
+# Padding as an operation of its own: PyTorch's F.pad
+# ---------------------------------------------------------------------------
+
+
+def normalize_pad(pad: object, ndim: int, what: str) -> Pads:
+    """PyTorch's flat ``pad`` (last dim first) as ``(low, high)`` pairs of the trailing dims, in dim order.
+
+    ``pad`` is a tuple or list of ints, a ``(low, high)`` pair per padded dim
+    starting from the last dim (``(left, right, top, bottom, front, back)``),
+    so of even length and at most ``2 * ndim`` entries; ``what`` names the
+    padded array in messages (``"x of shape (2, 3)"``).
+
+    Examples
+    --------
+    >>> normalize_pad((1, 2, 3, 4), 3, "x")  # W by (1, 2), H by (3, 4)
+    ((3, 4), (1, 2))
+    >>> normalize_pad((1, 2, 3), 3, "x")
+    Traceback (most recent call last):
+        ...
+    ValueError: pad must have an even number of entries, a (low, high) pair per padded dim (last dim first), got 3: ...
+    """
+    if isinstance(pad, str) or not isinstance(pad, Sequence):
+        raise TypeError(
+            f"pad must be a tuple of ints (left, right, top, bottom, ...), got {pad!r} ({type(pad).__name__})"
+        )
+    entries = tuple(pad)
+    values = []
+    for entry in entries:
+        try:
+            values.append(check_int(entry, "pad"))
+        except TypeError:
+            raise TypeError(
+                f"pad must be a tuple of ints, got {entries!r}: {entry!r} is a {type(entry).__name__}"
+            ) from None
+    if len(values) % 2:
+        raise ValueError(
+            f"pad must have an even number of entries, a (low, high) pair per padded dim (last dim first), "
+            f"got {len(values)}: {entries!r}"
+        )
+    if len(values) > 2 * ndim:
+        raise ValueError(
+            f"pad has {len(values)} entries {entries!r}, which pad {len(values) // 2} dims, but {what} has "
+            f"{ndim} dim(s): at most {2 * ndim} entries"
+        )
+    return tuple((values[i], values[i + 1]) for i in range(len(values) - 2, -1, -2))
+
+
+def padded_length(size: int, low: int, high: int, mode: str, where: str) -> int:
+    """The length of one dim of ``size`` padded by ``(low, high)`` in ``mode`` (a negative pad crops), validated.
+
+    PyTorch's rules (``F.pad``), per dim:
+
+    * ``"constant"``: the crops take at most the ``size`` elements there are;
+    * ``"reflect"``: each pad smaller than ``size``;
+    * ``"circular"``: each pad at most ``size``, so the padding wraps around
+      at most once; and, unless the result is empty, at most the elements the
+      crops leave (where a crop on one side leaves fewer elements than the pad
+      on the other, PyTorch returns uninitialised memory; convmat refuses those
+      pads);
+    * no mode leaves a negative length; an empty dim is fine here (but see
+      :func:`check_padded_dims`).
+
+    ``"reflect"`` and ``"replicate"`` cannot pad an empty dim. ``where`` locates
+    the dim in messages (``"dim 2 of x of shape (1, 2, 3)"``).
+
+    Examples
+    --------
+    >>> padded_length(3, 2, -1, "reflect", "dim 1 of x")
+    4
+    >>> padded_length(3, 3, 0, "reflect", "dim 1 of x")
+    Traceback (most recent call last):
+        ...
+    ValueError: pad (3, 0) of dim 1 of x: reflect padding must be smaller than the dim's size 3 on each side
+    """
+    pair = f"pad ({low}, {high}) of {where}"
+    kept = size + min(low, 0) + min(high, 0)  # what the crops leave
+    length = size + low + high
+    if mode in ("reflect", "replicate") and size == 0:
+        raise ValueError(f"{pair}: mode {mode!r} cannot pad an empty dim (as PyTorch)")
+    if mode == "constant" and kept < 0:
+        raise ValueError(f"{pair} crops {size - kept} elements, but the dim has only {size}")
+    if mode == "reflect" and max(low, high) >= size:
+        raise ValueError(f"{pair}: reflect padding must be smaller than the dim's size {size} on each side")
+    if mode == "circular" and max(low, high) > (size if length <= 0 else kept):
+        raise ValueError(
+            f"{pair}: circular padding wraps around at most once, so each pad must be at most the "
+            f"{max(kept, 0)} element(s) that the crops leave of the dim's {size}"
+        )
+    if length < 0:
+        raise ValueError(f"{pair} leaves {length} elements")
+    return length
+
+
+def check_padded_dims(padded: tuple[int, ...], mode: str, what: str) -> None:
+    """PyTorch's rule for ``"reflect"`` and ``"replicate"``: the padded dims ``padded`` are not all empty.
+
+    Examples
+    --------
+    >>> check_padded_dims((0, 3), "reflect", "pad (0, 0, -2, -1) of x of shape (1, 3, 3)")
+    >>> check_padded_dims((0,), "replicate", "pad (-2, -1) of x of shape (1, 3)")
+    Traceback (most recent call last):
+        ...
+    ValueError: pad (-2, -1) of x of shape (1, 3) leaves every padded dim empty (0,); mode 'replicate' needs ...
+    """
+    if padded and mode in ("reflect", "replicate") and not any(padded):
+        raise ValueError(
+            f"{what} leaves every padded dim empty {padded}; mode {mode!r} needs at least one of them non-empty "
+            f"(as PyTorch)"
+        )
+
+
+def pad_problem(
+    input_shape: Sequence[int], pad: Sequence[int], mode: str = "constant", *, input_name: str = "x"
+) -> tuple[Pads, tuple[int, ...]]:
+    """Validate a :func:`convmat.pad` call from the input shape; return its ``(low, high)`` pairs and output shape.
+
+    The pairs are those of the last ``len(pad) // 2`` dims, in dim order. On
+    top of :func:`normalize_pad` and :func:`padded_length`, PyTorch's rules of
+    the non-constant modes: they pad the last 1 to 3 dims of an input with one
+    or two dims more (2 pad entries for a 2-d or 3-d input, 4 for 3-d or 4-d,
+    6 for 4-d or 5-d), and ``"reflect"`` and ``"replicate"`` need every dim
+    non-empty but a leading batch dim.
+
+    Examples
+    --------
+    >>> pad_problem((8, 3, 5, 5), (1, 1, 2, 0), "reflect")
+    (((2, 0), (1, 1)), (8, 3, 7, 7))
+    >>> pad_problem((5, 5), (-1, 1, 0, 2))
+    (((0, 2), (-1, 1)), (7, 5))
+    """
+    shape = check_shape(input_name, input_shape)
+    check_choice(mode, "mode", PAD_MODES)
+    what = f"{input_name} of shape {shape}"
+    pads = normalize_pad(pad, len(shape), what)
+    lead = len(shape) - len(pads)
+    if mode != "constant":
+        if not (1 <= len(pads) <= 3 and lead in (1, 2)):
+            raise ValueError(
+                f"mode {mode!r} pads the last 1 to 3 dims of an input with one or two dims more (PyTorch's rule): "
+                f"2 pad entries for a 2-d or 3-d {input_name}, 4 for 3-d or 4-d, 6 for 4-d or 5-d; got "
+                f"{2 * len(pads)} pad entries for {what}"
+            )
+        if mode != "circular" and 0 in shape[lead - 1 :]:
+            raise ValueError(
+                f"mode {mode!r} needs every dim of {input_name} non-empty but a leading batch dim (as PyTorch), "
+                f"got {what}"
+            )
+    out = [*shape[:lead]]
+    for d, (low, high) in enumerate(pads):
+        out.append(padded_length(shape[lead + d], low, high, mode, f"dim {lead + d} of {what}"))
+    check_padded_dims(tuple(out[lead:]), mode, f"pad {tuple(pad)} of {what}")
+    return pads, tuple(out)
+
+
+def pad_plane_problem(
+    input_spatial: Sequence[int],
+    pad: Sequence[int],
+    mode: str = "constant",
+    *,
+    name: str = "input_spatial",
+    plane: bool = True,
+) -> tuple[Pads, tuple[int, ...]]:
+    """Validate the padding of a plane ``input_spatial``; return its ``(low, high)`` pairs and the padded shape.
+
+    The matrix ``P`` of :func:`convmat.pad_matrix` maps one plane of 1 to 3
+    dims (``plane=True``); :func:`convmat.pad_adjoint` takes the trailing dims
+    of any input (``plane=False``: one dim or more). ``pad`` pads the last
+    ``len(pad) // 2`` of them, with the rules of :func:`padded_length`; the
+    rank rules of :func:`pad_problem`, which depend on the whole input, are
+    not applied.
+
+    Examples
+    --------
+    >>> pad_plane_problem((4, 5), (1, 1), "replicate")
+    (((1, 1),), (4, 7))
+    """
+    spatial = check_shape(name, input_spatial)
+    if plane:
+        check_spatial_rank(len(spatial), name, f"{name} {spatial}")
+    elif not spatial:
+        raise ValueError(f"{name} must have at least one dim, got {spatial}")
+    check_choice(mode, "mode", PAD_MODES)
+    what = f"{name} {spatial}"
+    pads = normalize_pad(pad, len(spatial), what)
+    lead = len(spatial) - len(pads)
+    out = [*spatial[:lead]]
+    for d, (low, high) in enumerate(pads):
+        out.append(padded_length(spatial[lead + d], low, high, mode, f"dim {lead + d} of {what}"))
+    check_padded_dims(tuple(out[lead:]), mode, f"pad {tuple(pad)} of {what}")
+    return pads, tuple(out)

@@ -16,25 +16,32 @@ A convolution layer (bias excluded) is the linear map ``W`` of
 :func:`conv_spectral_norm`
     The largest singular value for any geometry: Lanczos (ARPACK, through
     ``svds``) on the operator, to a stated relative tolerance.
+:func:`conv_lstsq`
+    The (damped) least-squares inverse of ``W``: ``lsqr`` on the operator, or,
+    for a stride-1 circular convolution, one small solve per frequency.
 """
 
 from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from math import prod, sqrt
+from typing import Literal, get_args
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.sparse.linalg import LinearOperator, svds
+from scipy.sparse.linalg import LinearOperator, lsqr, svds
 
-from ._arrays import as_array
+from ._arrays import as_array, check_array_shape, result_dtype
 from .conv import forward, input_grad
 from .geometry import (
     ConvGeometry,
     IntOrTuple,
     Padding,
     PaddingMode,
+    check_choice,
+    check_positive_int,
     check_shape,
     conv_problem,
     normalize_groups,
@@ -42,7 +49,7 @@ from .geometry import (
     spatial_dims_of,
 )
 
-__all__ = ["conv_operator", "conv_singular_values", "conv_spectral_norm"]
+__all__ = ["LSTSQ_METHODS", "LstsqResult", "conv_lstsq", "conv_operator", "conv_singular_values", "conv_spectral_norm"]
 
 #: Seed of the start vector of :func:`conv_spectral_norm` (the result is deterministic).
 START_SEED = 0
@@ -156,18 +163,29 @@ def _check_finite(w: np.ndarray) -> None:
         raise ValueError(f"weight must be finite (no NaN or inf) for singular values, got weight of shape {w.shape}")
 
 
+def _torus_kernel(
+    w: np.ndarray, spatial: tuple[int, ...], dilation: tuple[int, ...], shift: tuple[int, ...] | None = None
+) -> np.ndarray:
+    """The kernel on the torus ``spatial``, tap ``t`` at offset ``t * d - shift``: ``[co, ci, *k] -> [co, ci, *n]``.
+
+    Taps that land on the same offset modulo ``n`` (a kernel larger than the input) add up.
+    """
+    folded = w
+    shifts = shift if shift is not None else (0,) * len(spatial)
+    for axis, (n, k, d, s) in enumerate(zip(spatial, w.shape[2:], dilation, shifts, strict=True), start=2):
+        on_torus = np.zeros((*folded.shape[:axis], n, *folded.shape[axis + 1 :]), dtype=folded.dtype)
+        # offset of each tap on this axis: t * d - s mod n (several taps can share one)
+        np.add.at(np.moveaxis(on_torus, axis, 0), (np.arange(k) * d - s) % n, np.moveaxis(folded, axis, 0))
+        folded = on_torus
+    return folded
+
+
 def _torus_spectrum(w: np.ndarray, spatial: tuple[int, ...], dilation: tuple[int, ...]) -> np.ndarray:
     """DFT on the torus ``spatial`` of the kernel, tap ``t`` at offset ``t * d``: ``[co, ci, *k] -> [co, ci, *n]``.
 
     Taps that land on the same offset modulo ``n`` (a kernel larger than the input) add up first.
     """
-    folded = w
-    for axis, (n, k, d) in enumerate(zip(spatial, w.shape[2:], dilation, strict=True), start=2):
-        on_torus = np.zeros((*folded.shape[:axis], n, *folded.shape[axis + 1 :]), dtype=folded.dtype)
-        # offset of each tap on this axis: t * d mod n (several taps can share one)
-        np.add.at(np.moveaxis(on_torus, axis, 0), (np.arange(k) * d) % n, np.moveaxis(folded, axis, 0))
-        folded = on_torus
-    return np.fft.fftn(folded, axes=tuple(range(2, w.ndim)))
+    return np.fft.fftn(_torus_kernel(w, spatial, dilation), axes=tuple(range(2, w.ndim)))
 
 
 def conv_singular_values(
@@ -368,3 +386,259 @@ def conv_spectral_norm(
     # svds hands tol² to eigsh on the Gram matrix: its eigenvalue θ = σ² then meets rtol.
     sigma = svds(op, k=1, tol=sqrt(tol), v0=v0, return_singular_vectors=False)
     return float(sigma[0])
+
+
+LstsqMethod = Literal["auto", "lsqr", "fft"]
+#: The routes of :func:`conv_lstsq`: ``"auto"`` takes ``"fft"`` wherever it applies, else ``"lsqr"``.
+LSTSQ_METHODS: tuple[LstsqMethod, ...] = get_args(LstsqMethod)
+
+#: lsqr's reasons for stopping (``istop``) that mean it met ``atol``/``btol``: 0 (``x = 0`` solves it), 1, 2,
+#: and 4, 5 (the same at machine precision). 3 and 6 (its condition-number limit) and 7 (``maxiter``) do not.
+_LSQR_CONVERGED = (0, 1, 2, 4, 5)
+
+
+@dataclass(frozen=True, eq=False)
+class LstsqResult:
+    """What :func:`conv_lstsq` returns: the solution, how it was found, and how well it fits.
+
+    Attributes
+    ----------
+    x : ndarray, shape input_shape
+        The solution, per sample ``argmin ‖W x − y‖² + damp²‖x‖²`` (with
+        ``damp = 0`` the one of least norm); dtype that of ``y`` and the weight
+        together (integers promote to float64), computed in double precision.
+    method : {"lsqr", "fft"}
+        The route taken.
+    iterations : ndarray of int, shape (N,)
+        lsqr's iterations per sample (each one convolution and one transposed
+        convolution); zeros for the FFT route, which solves directly.
+    converged : ndarray of bool, shape (N,)
+        Whether lsqr stopped by ``atol``/``btol`` (``istop`` 0, 1, 2, 4 or 5),
+        not by ``maxiter`` or its condition-number limit (``conlim=1e8``,
+        ``istop`` 3, 6, 7). Always true for the FFT route.
+    residual_norm : ndarray of float64, shape (N,)
+        ``‖W x − y‖`` per sample, computed from ``x`` after the solve (one
+        convolution of the batch, in double precision), not lsqr's running
+        estimate.
+    damped_residual_norm : ndarray of float64, shape (N,)
+        ``sqrt(‖W x − y‖² + damp²‖x‖²)``, the square root of the minimised
+        objective (lsqr's ``r2norm``); equal to ``residual_norm`` when
+        ``damp = 0``.
+
+    Examples
+    --------
+    >>> import numpy as np, convmat as cm
+    >>> w = np.array([[[1.0, 2.0]]])
+    >>> result = cm.conv_lstsq(np.array([[[5.0, 8.0]]]), w, (1, 1, 3))  # x = [1, 2, 3] gives y = [5, 8]
+    >>> result.method, result.x.shape, bool(result.converged[0]), bool(result.residual_norm[0] < 1e-12)
+    ('lsqr', (1, 1, 3), True, True)
+    """
+
+    x: np.ndarray
+    method: str
+    iterations: np.ndarray
+    converged: np.ndarray
+    residual_norm: np.ndarray
+    damped_residual_norm: np.ndarray
+
+
+def _check_tolerance(value: float, name: str) -> float:
+    """A finite real ``value >= 0``: ``TypeError`` unless a real number (bool is not), else ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    number = float(value)
+    if not (np.isfinite(number) and number >= 0):
+        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+    return number
+
+
+def _on_torus(geom: ConvGeometry) -> bool:
+    """Whether ``W`` is a convolution on the torus: stride 1, circular padding, output the size of the input."""
+    return (
+        geom.padding_mode == "circular"
+        and all(s == 1 for s in geom.stride)
+        and geom.output_spatial == geom.input_spatial
+    )
+
+
+def _lstsq_fft(y: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int, damp: float) -> np.ndarray:
+    """The damped least-squares solution on the torus, one ``C_out × C_in`` solve per frequency and group.
+
+    ``y[o, i] = Σ_c Σ_m a[o, c, m] x[c, i + m]`` with ``a`` the kernel on the torus (tap ``t`` at offset
+    ``t·d − p_low``), so with numpy's DFT ``Ŷ_f = K_f X̂_f``, ``K_f = Σ_m a[:, :, m] e^{+2πi f·m/n} = P·ifft(a)_f``.
+    The DFT is unitary up to ``√P`` in both norms, so the objective splits over frequencies with the same damp.
+    """
+    spatial, batch = geom.input_spatial, y.shape[0]
+    axes = tuple(range(2, 2 + geom.ndim))
+    size = prod(spatial)
+    c_out, cin_g = w.shape[:2]
+    co = c_out // groups
+    torus = _torus_kernel(w, spatial, geom.dilation, tuple(lo for lo, _ in geom.padding))
+    # [G*co, ci, *n] -> [G, co, ci, P] -> [P, G, co, ci]: one small matrix per frequency and group
+    blocks = (np.fft.ifftn(torus, axes=axes) * size).reshape(groups, co, cin_g, size).transpose(3, 0, 1, 2)
+    # [N, G*co, *n] -> [N, G, co, P] -> [P, G, co, N]
+    spectrum = np.fft.fftn(y, axes=axes).reshape(batch, groups, co, size).transpose(3, 1, 2, 0)
+    u, s, vh = np.linalg.svd(blocks, full_matrices=False)
+    if damp > 0:
+        gain = s / (s * s + damp * damp)
+    else:
+        # numpy.linalg.lstsq's cut-off on the dense W: singular values below max(m, n)·eps·σ_max count as zero
+        cutoff = np.finfo(np.float64).eps * max(c_out, cin_g * groups) * size * (s.max(initial=0.0))
+        gain = np.divide(1.0, s, out=np.zeros_like(s), where=s > cutoff)
+    # X_f = V diag(gain) Uᴴ Y_f: [P, G, ci, r] @ ([P, G, r, 1] * [P, G, r, N]) -> [P, G, ci, N]
+    solved = np.swapaxes(vh.conj(), -1, -2) @ (gain[..., None] * (np.swapaxes(u.conj(), -1, -2) @ spectrum))
+    x = np.fft.ifftn(solved.transpose(3, 1, 2, 0).reshape(batch, groups * cin_g, *spatial), axes=axes)
+    return x if np.iscomplexobj(y) or np.iscomplexobj(w) else x.real
+
+
+def conv_lstsq(
+    y: ArrayLike,
+    weight: ArrayLike,
+    input_shape: Sequence[int],
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    padding_mode: PaddingMode = "zeros",
+    damp: float = 0.0,
+    atol: float = 1e-10,
+    btol: float = 1e-10,
+    maxiter: int | None = None,
+    *,
+    method: LstsqMethod = "auto",
+) -> LstsqResult:
+    """The (damped) least-squares inverse of a convolution: the input that best explains ``y``.
+
+    Per sample, ``x = argmin ‖W x − y‖² + damp²‖x‖²`` with ``W`` the layer's
+    matrix (:func:`conv_matrix`, bias excluded). This is the deconvolution that
+    :func:`conv_transpose` is not: ``conv_transpose`` applies ``Wᵀ``, which
+    restores the shape of ``x``; this applies the (regularised) pseudo-inverse,
+    which restores its values wherever ``W`` is injective.
+
+    Parameters
+    ----------
+    y : array_like, shape (N, C_out, *out_spatial)
+        The convolution outputs to invert.
+    weight : array_like, shape (C_out, C_in // groups, *kernel)
+    input_shape : sequence of int
+        The full ``(N, C_in, *spatial)`` of the solution.
+    stride, padding, dilation, groups, padding_mode
+        As in :func:`conv`.
+    damp : float
+        Tikhonov damping ``>= 0``; ``0`` gives the least-squares solution of
+        least norm.
+    atol, btol : float
+        lsqr's stopping tolerances (``>= 0``): it stops when the residual, or
+        the residual of the normal equations, is that small relative to ``y``
+        and ``‖W‖‖x‖``; roughly, ``x`` is then accurate to ``cond(W)·atol``.
+        Not used by the FFT route.
+    maxiter : int, optional
+        lsqr's iteration limit per sample; by default scipy's, twice the
+        number of unknowns of a sample.
+    method : {"auto", "lsqr", "fft"}, keyword-only
+        ``"lsqr"``: :func:`scipy.sparse.linalg.lsqr` on :func:`conv_operator`,
+        one run per sample, for every geometry. ``"fft"``: exact, for a
+        stride-1 circular convolution whose output has the input's size
+        (``padding="same", padding_mode="circular"``), else ``ValueError``.
+        ``"auto"``: ``"fft"`` where it applies, else ``"lsqr"``.
+
+    Returns
+    -------
+    LstsqResult
+        ``x`` (shape ``input_shape``), ``method``, and per sample
+        ``iterations``, ``converged``, ``residual_norm`` ``‖W x − y‖`` and
+        ``damped_residual_norm``.
+
+    Raises
+    ------
+    ValueError
+        For an invalid geometry (as :func:`conv`), ``y`` not of shape
+        ``(N, C_out, *out_spatial)`` for ``input_shape``, a weight or ``y``
+        that is not finite, ``damp``, ``atol`` or ``btol`` negative or not
+        finite, ``maxiter < 1``, or ``method="fft"`` on a geometry it does not
+        apply to.
+    TypeError
+        For a ``damp``, ``atol``, ``btol`` or ``maxiter`` of the wrong type.
+
+    See Also
+    --------
+    conv_transpose : ``Wᵀ``, the adjoint, not the inverse.
+    conv_operator : the operator lsqr runs on.
+    conv_singular_values : the same diagonalisation as the FFT route.
+
+    Notes
+    -----
+    **lsqr route.** Each iteration costs one convolution and one transposed
+    convolution of one sample; ``W`` is never built. Started from zero, lsqr
+    converges to the solution of least norm when ``W`` has a null space (a
+    strided convolution: more unknowns than equations). Its accuracy depends
+    on the conditioning of ``W``; ``damp > 0`` bounds it.
+
+    **FFT route.** On the torus, ``W`` is block-circulant: the DFT turns it
+    into one ``C_out × C_in`` matrix ``K_f`` per frequency (per group), as in
+    :func:`conv_singular_values`, and the DFT being unitary (up to a scale
+    that cancels) the objective splits into ``P = prod(spatial)`` small
+    problems. Each is solved through the SVD ``K_f = U S Vᴴ``:
+    ``x̂_f = V diag(s / (s² + damp²)) Uᴴ ŷ_f``; with ``damp = 0``, singular
+    values below ``max(m, n)·eps·σ_max`` of the whole ``m × n`` matrix ``W``
+    count as zero, the cut-off of :func:`numpy.linalg.lstsq`. Cost: two FFTs
+    of the batch and ``P`` SVDs of ``C_out × C_in / groups``.
+
+    Examples
+    --------
+    >>> import numpy as np, convmat as cm
+    >>> rng = np.random.default_rng(0)
+    >>> w = rng.standard_normal((4, 2, 3, 3))     # 2 -> 4 channels: W is 256 x 128, injective
+    >>> x = rng.standard_normal((1, 2, 8, 8))
+    >>> y = cm.conv(x, w, padding=1)
+    >>> back = cm.conv_transpose(y, w, padding=1)
+    >>> result = cm.conv_lstsq(y, w, x.shape, padding=1)
+    >>> bool(np.allclose(back, x)), bool(np.allclose(result.x, x)), result.method
+    (False, True, 'lsqr')
+    >>> y_circ = cm.conv(x, w, padding=1, padding_mode="circular")
+    >>> exact = cm.conv_lstsq(y_circ, w, x.shape, padding=1, padding_mode="circular")
+    >>> exact.method, exact.iterations, bool(np.allclose(exact.x, x))
+    ('fft', array([0]), True)
+    """
+    w = as_array(weight, "weight")
+    shape = check_shape("input_shape", input_shape)
+    geom, groups = conv_problem(
+        shape, w.shape, stride, padding, dilation, groups, padding_mode, input_name="input_shape"
+    )
+    ya = as_array(y, "y")
+    check_array_shape(ya, (shape[0], w.shape[0], *geom.output_spatial), "y", "(N, C_out, *out_spatial)")
+    damp_value = _check_tolerance(damp, "damp")
+    atol_value, btol_value = _check_tolerance(atol, "atol"), _check_tolerance(btol, "btol")
+    iter_lim = None if maxiter is None else check_positive_int(maxiter, "maxiter")
+    route = check_choice(method, "method", LSTSQ_METHODS)
+    if route == "fft" and not _on_torus(geom):
+        raise ValueError(
+            f"method='fft' needs a stride-1 circular convolution whose output has the input's size, got "
+            f"stride {geom.stride}, padding {geom.padding}, padding_mode {geom.padding_mode!r}: output "
+            f"{geom.output_spatial} for input {geom.input_spatial}; use method='lsqr' (or 'auto')"
+        )
+    for name, a in (("weight", w), ("y", ya)):
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} must be finite (no NaN or inf) for least squares, got {name} of shape {a.shape}")
+    work = np.result_type(ya, w, np.float64)
+    yw, ww = ya.astype(work, copy=False), w.astype(work, copy=False)
+    batch = shape[0]
+    iterations = np.zeros(batch, dtype=np.int64)
+    converged = np.ones(batch, dtype=bool)
+    if route != "lsqr" and _on_torus(geom):
+        used = "fft"
+        x = _lstsq_fft(yw, ww, geom, groups, damp_value)
+    else:
+        used = "lsqr"
+        op = _ConvOperator(ww, geom, groups)
+        x = np.zeros(shape, dtype=work)
+        for n in range(batch):
+            solution, istop, itn = lsqr(
+                op, yw[n].ravel(), damp=damp_value, atol=atol_value, btol=btol_value, iter_lim=iter_lim
+            )[:3]
+            x[n] = solution.reshape(shape[1:])
+            iterations[n], converged[n] = itn, istop in _LSQR_CONVERGED
+    residual_norm = np.linalg.norm((forward(x, ww, geom, groups) - yw).reshape(batch, prod(yw.shape[1:])), axis=1)
+    x_norm = np.linalg.norm(x.reshape(batch, prod(shape[1:])), axis=1)
+    damped = np.sqrt(residual_norm**2 + (damp_value * x_norm) ** 2)
+    return LstsqResult(x.astype(result_dtype(ya, w), copy=False), used, iterations, converged, residual_norm, damped)

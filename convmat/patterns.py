@@ -29,15 +29,17 @@ import numpy as np
 import scipy.sparse as sp
 
 from .cache import cached_pattern
-from .geometry import PADDING_MODES, ConvGeometry, check_choice, tap_output_range
+from .geometry import PADDING_MODES, ConvGeometry, Pads, check_choice, tap_output_range
 
 __all__ = [
     "ConvMatrixPattern",
     "ConvPlanePattern",
+    "PadPlanePattern",
     "TapBlock",
     "axis_reads",
     "conv_matrix_pattern",
     "conv_plane_pattern",
+    "pad_plane_pattern",
     "padding_source_index",
     "patch_selection_matrix",
     "tap_blocks",
@@ -49,12 +51,23 @@ def _readonly(*arrays: np.ndarray) -> None:
         a.flags.writeable = False
 
 
+#: The modes :func:`padding_source_index` knows: the convolutions' and ``F.pad``'s ``"constant"`` (zeros).
+_INDEX_MODES = (*PADDING_MODES, "constant")
+
+
 @cached_pattern
 def padding_source_index(size: int, low: int, high: int, mode: str) -> np.ndarray:
     """Input index read by each position of a padded axis (``-1`` for a zero).
 
     This is PyTorch's ``F.pad`` along one axis, as an index map: position ``j``
     of the padded axis holds ``x[source[j]]`` (or 0 where ``source[j] == -1``).
+    ``"constant"`` (``F.pad``'s name) is ``"zeros"``.
+
+    A negative ``low`` or ``high`` crops: the padded axis is then positions
+    ``-low … size + high - 1`` of the input, through the mode's rule (reflect
+    and replicate may read a cropped element). Circular padding crops first and
+    wraps around what is left (PyTorch's order). The pads must be valid for the
+    mode (:func:`convmat.geometry.padded_length`).
 
     Examples
     --------
@@ -62,13 +75,16 @@ def padding_source_index(size: int, low: int, high: int, mode: str) -> np.ndarra
     [2, 1, 0, 1, 2, 1]
     >>> padding_source_index(3, 1, 1, "zeros").tolist()
     [-1, 0, 1, 2, -1]
+    >>> padding_source_index(4, 2, -1, "reflect").tolist(), padding_source_index(4, 2, -1, "circular").tolist()
+    ([2, 1, 0, 1, 2], [1, 2, 0, 1, 2])
     """
-    check_choice(mode, "padding_mode", PADDING_MODES)
+    check_choice(mode, "padding_mode", _INDEX_MODES)
     i = np.arange(-low, size + high)
-    if mode == "zeros":
+    if mode in ("zeros", "constant"):
         src = np.where((i >= 0) & (i < size), i, -1)
     elif mode == "circular":
-        src = np.mod(i, size)
+        start, kept = max(-low, 0), size + min(low, 0) + min(high, 0)  # the crops first, then wrap around the rest
+        src = start + np.mod(i - start, kept) if kept > 0 else np.full(i.size, -1)
     elif mode == "reflect":
         src = np.abs(i)
         src = np.where(src >= size, 2 * (size - 1) - src, src)
@@ -355,3 +371,61 @@ def patch_selection_matrix(geom: ConvGeometry) -> sp.csr_array:
     matrix.has_sorted_indices = True
     matrix.has_canonical_format = True
     return matrix
+
+
+@dataclass(frozen=True, eq=False)
+class PadPlanePattern:
+    """CSR structure of the padding matrix ``P`` of one plane (see :func:`pad_plane_pattern`).
+
+    Attributes
+    ----------
+    shape : tuple of int
+        ``(prod(padded), prod(input_spatial))``.
+    indptr, indices : ndarray
+        Row ``r`` (padded position ``r`` in C order) holds its one column, the
+        flat input position it copies, or nothing where constant padding is written.
+    """
+
+    shape: tuple[int, int]
+    indptr: np.ndarray
+    indices: np.ndarray
+
+
+@cached_pattern
+def pad_plane_pattern(input_spatial: tuple[int, ...], padding: Pads, mode: str) -> PadPlanePattern:
+    """The cached :class:`PadPlanePattern` of padding a plane by ``padding`` in ``mode`` (pads validated).
+
+    ``padding`` holds the ``(low, high)`` pairs of the trailing dims of
+    ``input_spatial``. Built by broadcasting the per-dim index maps of
+    :func:`padding_source_index`: the padded position ``(j_1, …, j_n)`` copies
+    input element ``(source_1[j_1], …, source_n[j_n])``, none where one of them
+    is constant padding. Index dtype as :func:`convmat.sizes.csr_size` says.
+
+    Examples
+    --------
+    >>> pat = pad_plane_pattern((3,), ((1, 1),), "replicate")
+    >>> pat.shape, pat.indptr.tolist(), pat.indices.tolist()
+    ((5, 3), [0, 1, 2, 3, 4, 5], [0, 0, 1, 2, 2])
+    """
+    n = len(input_spatial)
+    pads = ((0, 0),) * (n - len(padding)) + tuple(padding)
+    strides = [int(np.prod(input_spatial[d + 1 :])) for d in range(n)]
+    flat = np.zeros((1,) * n, dtype=np.intp)
+    reads = np.ones((1,) * n, dtype=bool)
+    for d, (size, (lo, hi)) in enumerate(zip(input_spatial, pads, strict=True)):
+        source = padding_source_index(size, lo, hi, mode)
+        shape = [1] * n
+        shape[d] = source.size
+        flat = flat + (source * strides[d]).reshape(shape)
+        reads = reads & (source >= 0).reshape(shape)
+    padded = tuple(size + lo + hi for size, (lo, hi) in zip(input_spatial, pads, strict=True))
+    flat = np.broadcast_to(flat, padded).ravel()
+    reads = np.broadcast_to(reads, padded).ravel()
+    rows, cols = int(np.prod(padded)), int(np.prod(input_spatial))
+    nnz = int(np.count_nonzero(reads))
+    index_dtype = sp.get_index_dtype(maxval=max(nnz, rows, cols))
+    indices = flat[reads].astype(index_dtype)
+    indptr = np.zeros(rows + 1, dtype=index_dtype)
+    np.cumsum(reads, out=indptr[1:])
+    _readonly(indptr, indices)
+    return PadPlanePattern((rows, cols), indptr, indices)

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
 from ._arrays import as_array
-from .geometry import IntOrTuple, PoolGeometry, pool_geometry, pool_problem
+from .geometry import IntOrTuple, PoolGeometry, check_divisor_override, pool_geometry, pool_problem
 from .pool_patterns import avg_pool_plane_matrix, max_pool_switches
 from .sizes import avg_pool_geometry_size, check_matrix_size, pool_geometry_size
 
@@ -122,14 +122,19 @@ def averaging_matrix(
     dtype: np.dtype,
     max_bytes: int | None = None,
     what: str = "average pooling's plane matrix A",
+    divisor_override: int | None = None,
 ) -> sp.csr_array:
     """The plane averaging matrix of a validated geometry, with entries of ``sparse_dtype(dtype)``.
 
     Shares the cached, read-only index arrays (and, for float64, the data).
     Refuses, like the builders, a matrix over ``max_bytes`` (default: the matrix limit).
+    ``divisor_override`` (checked here) replaces every window's divisor; the
+    divisor rule keys the cache, so ``count_include_pad`` is dropped from the key with it.
     """
+    divisor = check_divisor_override(divisor_override)
     check_matrix_size(avg_pool_geometry_size(geom), what, max_bytes)
-    matrix = avg_pool_plane_matrix(geom, bool(count_include_pad))
+    include = True if divisor is not None else bool(count_include_pad)
+    matrix = avg_pool_plane_matrix(geom, include, divisor)
     return matrix.astype(sparse_dtype(dtype), copy=False)
 
 
@@ -140,6 +145,7 @@ def avg_pool_matrix(
     padding: IntOrTuple = 0,
     ceil_mode: bool = False,
     count_include_pad: bool = True,
+    divisor_override: int | None = None,
     max_bytes: int | None = None,
 ) -> sp.csr_array:
     """The fixed averaging matrix ``A`` of one plane: ``y_plane = A·x_plane``, ``dx_plane = Aᵀ·dy_plane``.
@@ -149,7 +155,7 @@ def avg_pool_matrix(
     of window ``o``, with PyTorch's divisor: with ``count_include_pad`` the
     window's length within the padded input (padding counts, the ceil-mode
     overhang beyond the padding does not); without it, the number of input
-    elements in the window.
+    elements in the window; ``divisor_override`` for every window when given.
 
     Parameters
     ----------
@@ -162,9 +168,13 @@ def avg_pool_matrix(
         inside the input or its low padding.
     count_include_pad : bool
         Whether zero padding counts in the divisor.
+    divisor_override : int, optional
+        PyTorch's ``divisor_override``: a non-zero int (negative is fine) that
+        every window divides by instead (``count_include_pad`` then plays no part).
     max_bytes : int, optional
         Refuse an ``A`` larger than this many bytes; by default
-        :func:`convmat.get_matrix_limit` (see :func:`convmat.avg_pool_matrix_size`).
+        :func:`convmat.get_matrix_limit` (see :func:`convmat.avg_pool_matrix_size`,
+        the same for every divisor).
 
     Returns
     -------
@@ -179,6 +189,10 @@ def avg_pool_matrix(
     >>> cm.avg_pool_matrix((3,), 2, padding=1, count_include_pad=False).toarray()
     array([[1. , 0. , 0. ],
            [0. , 0.5, 0.5]])
+    >>> cm.avg_pool_matrix((3,), 2, padding=1, divisor_override=4).toarray()
+    array([[0.25, 0.  , 0.  ],
+           [0.  , 0.25, 0.25]])
     """
     geom = pool_geometry(input_spatial, kernel_size, stride, padding, 1, ceil_mode)
-    return averaging_matrix(geom, count_include_pad, np.dtype(np.float64), max_bytes, "avg_pool_matrix: A").copy()
+    float64 = np.dtype(np.float64)
+    return averaging_matrix(geom, count_include_pad, float64, max_bytes, "avg_pool_matrix: A", divisor_override).copy()

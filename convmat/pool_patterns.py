@@ -119,20 +119,26 @@ def _window_rows_1d(
 
 
 @cached_pattern
-def avg_pool_plane_matrix(geom: PoolGeometry, count_include_pad: bool) -> sp.csr_array:
+def avg_pool_plane_matrix(
+    geom: PoolGeometry, count_include_pad: bool, divisor_override: int | None = None
+) -> sp.csr_array:
     """The cached float64 averaging matrix ``A`` of one plane, ``(prod(out), prod(in))``.
 
     Averaging is separable: the 0/1 window structure of a plane is the Kronecker
     product of the 1-D structures of its axes (C-order flattening), and PyTorch's
     divisor is the product of the per-axis divisors. Row ``o`` holds
-    ``1 / divisor[o]`` at the input elements of window ``o``. The arrays are
-    read-only; copy before mutating.
+    ``1 / divisor[o]`` at the input elements of window ``o``; with a
+    ``divisor_override`` (validated, non-zero) every row holds
+    ``1 / divisor_override`` instead, whatever ``count_include_pad``. The arrays
+    are read-only; copy before mutating.
 
     Examples
     --------
     >>> from convmat.geometry import pool_geometry
     >>> avg_pool_plane_matrix(pool_geometry((3,), 2, stride=1), True).toarray().tolist()
     [[0.5, 0.5, 0.0], [0.0, 0.5, 0.5]]
+    >>> avg_pool_plane_matrix(pool_geometry((3,), 2, stride=1), True, 4).toarray().tolist()
+    [[0.25, 0.25, 0.0], [0.0, 0.25, 0.25]]
     """
     structure = sp.csr_array(np.ones((1, 1), dtype=np.int8))
     divisor = np.ones(1, dtype=np.int64)
@@ -152,6 +158,8 @@ def avg_pool_plane_matrix(geom: PoolGeometry, count_include_pad: bool) -> sp.csr
     index_dtype = sp.get_index_dtype(maxval=max(nnz, *structure.shape))
     indptr = structure.indptr.astype(index_dtype)
     indices = structure.indices.astype(index_dtype)
+    if divisor_override is not None:
+        divisor = np.full(divisor.size, float(divisor_override))
     data = np.repeat(1.0 / divisor, np.diff(indptr))
     _readonly(indptr, indices, data)
     matrix = sp.csr_array((data, indices, indptr), shape=structure.shape, copy=False)

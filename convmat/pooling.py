@@ -334,9 +334,10 @@ def max_unpool(x: ArrayLike, indices: ArrayLike, output_size: Sequence[int]) -> 
         The switches from ``max_pool(..., return_indices=True)``.
     output_size : sequence of int
         The spatial size ``(*spatial)`` of the result or, for a batched ``x``,
-        its full shape ``(N, C, *spatial)`` (as PyTorch also accepts). It must
-        be a size that some pooling reduces to ``pooled_spatial`` (every dim at
-        least ``pooled - 1``), and every index must lie inside it.
+        its full shape ``(N, C, *spatial)`` (as PyTorch also accepts). Every
+        dim must be positive and every index must lie inside it (adaptive
+        pooling's switches may name fewer input elements than there are
+        pooled values).
 
     Returns
     -------
@@ -422,6 +423,7 @@ def avg_pool(
     padding: IntOrTuple = 0,
     ceil_mode: bool = False,
     count_include_pad: bool = True,
+    divisor_override: int | None = None,
 ) -> np.ndarray:
     """N-d average pooling (PyTorch's ``F.avg_pool{1,2,3}d``): ``y = A·x`` on every plane.
 
@@ -440,6 +442,10 @@ def avg_pool(
     count_include_pad : bool
         Whether the zero padding counts in the divisor (the ceil-mode overhang
         beyond the padding never does).
+    divisor_override : int, optional
+        PyTorch's ``divisor_override``: a non-zero int (negative is fine) that
+        every window's sum is divided by instead of its size, whatever
+        ``count_include_pad`` and ``ceil_mode``.
 
     Returns
     -------
@@ -455,7 +461,9 @@ def avg_pool(
     -----
     PyTorch's ``avg_pool3d`` (unlike its 1-d and 2-d versions) refuses an input
     dim smaller than the kernel even when the padding makes room; convmat
-    applies the 1-d/2-d rule in every rank.
+    applies the 1-d/2-d rule in every rank. PyTorch's ``avg_pool1d`` has no
+    ``divisor_override``; convmat takes it in every rank (in 1-d it is
+    ``avg_pool2d`` of a plane one row high).
 
     Examples
     --------
@@ -467,10 +475,12 @@ def avg_pool(
     array([[[1.5, 3.5, 5. ]]])
     >>> cm.avg_pool(x, 2, padding=1, count_include_pad=False)
     array([[[1. , 2.5, 4.5]]])
+    >>> cm.avg_pool(x, 2, divisor_override=1)  # window sums
+    array([[[3., 7.]]])
     """
     xa = as_array(x, "x")
     geom = pool_problem(xa.shape, kernel_size, stride, padding, 1, ceil_mode, function="avg_pool")
-    matrix = averaging_matrix(geom, count_include_pad, xa.dtype)
+    matrix = averaging_matrix(geom, count_include_pad, xa.dtype, divisor_override=divisor_override)
     return _apply_per_plane(matrix, xa, (*xa.shape[:2], *geom.output_spatial))
 
 
@@ -482,6 +492,7 @@ def avg_pool_backward(
     padding: IntOrTuple = 0,
     ceil_mode: bool = False,
     count_include_pad: bool = True,
+    divisor_override: int | None = None,
 ) -> np.ndarray:
     """Gradient of average pooling with respect to its input: ``dx = Aᵀ·dy`` on every plane.
 
@@ -493,7 +504,7 @@ def avg_pool_backward(
     grad_output : array_like, shape (N, C, *out_spatial)
     input_shape : sequence of int
         The pooled input's full shape ``(N, C, *spatial)``.
-    kernel_size, stride, padding, ceil_mode, count_include_pad
+    kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
         As in :func:`avg_pool`.
 
     Returns
@@ -507,12 +518,14 @@ def avg_pool_backward(
     array([[[0.5, 0.5, 0.5, 0.5]]])
     >>> cm.avg_pool_backward(np.ones((1, 1, 3)), (1, 1, 5), 3, stride=2, padding=1)
     array([[[0.33333333, 0.66666667, 0.33333333, 0.66666667, 0.33333333]]])
+    >>> cm.avg_pool_backward(np.ones((1, 1, 3)), (1, 1, 5), 3, stride=2, padding=1, divisor_override=2)
+    array([[[0.5, 1. , 0.5, 1. , 0.5]]])
     """
     shape = check_shape("input_shape", input_shape)
     geom = pool_problem(shape, kernel_size, stride, padding, 1, ceil_mode, input_name="input_shape")
     dy = as_array(grad_output, "grad_output")
     check_array_shape(dy, (*shape[:2], *geom.output_spatial), "grad_output", "(N, C, *out_spatial)")
-    matrix = averaging_matrix(geom, count_include_pad, dy.dtype)
+    matrix = averaging_matrix(geom, count_include_pad, dy.dtype, divisor_override=divisor_override)
     return _apply_per_plane(matrix.T, dy, shape)
 
 

@@ -42,6 +42,7 @@ from .geometry import (
     IntOrTuple,
     Padding,
     PaddingMode,
+    Pads,
     PoolGeometry,
     check_positive_int,
     check_shape,
@@ -64,6 +65,7 @@ __all__ = [
     "geometry_matrix_size",
     "matrix_dtype",
     "max_pool_matrix_size",
+    "pad_plane_size",
     "patch_selection_size",
     "plane_nnz",
     "pool_geometry_size",
@@ -358,6 +360,29 @@ def avg_pool_matrix_size(
 def avg_pool_geometry_size(geom: PoolGeometry) -> MatrixSize:
     """The :class:`MatrixSize` of the float64 averaging matrix of a validated geometry."""
     return csr_size((prod(geom.output_spatial), prod(geom.input_spatial)), avg_pool_plane_nnz(geom), np.float64)
+
+
+def pad_plane_size(input_spatial: tuple[int, ...], padding: Pads, mode: str) -> MatrixSize:
+    """The :class:`MatrixSize` of the float64 padding matrix ``P`` of a plane, its pads validated.
+
+    ``padding`` holds the ``(low, high)`` pairs of the trailing dims of
+    ``input_spatial``. ``P`` has a row per padded position and a 1 in each row
+    that copies an input element: along a dim, every position in the copying
+    modes, the positions inside the input with constant padding; the rows with a
+    1 are those that copy along every dim.
+
+    Examples
+    --------
+    >>> pad_plane_size((4, 4), ((1, 1), (1, 1)), "constant")
+    MatrixSize(shape=(36, 16), nnz=16, nbytes=340)
+    """
+    lead = len(input_spatial) - len(padding)
+    rows, nnz = prod(input_spatial[:lead]), prod(input_spatial[:lead])
+    for size, (lo, hi) in zip(input_spatial[lead:], padding, strict=True):
+        length = size + lo + hi
+        rows *= length
+        nnz *= max(size + min(lo, 0) + min(hi, 0), 0) if mode in ("zeros", "constant") else length
+    return csr_size((rows, prod(input_spatial)), nnz, np.float64)
 
 
 def _readable(nbytes: int) -> str:

@@ -189,7 +189,7 @@ def test_demo_holds_every_identity():
     assert result.returncode == 0, result.stdout + result.stderr
     assert "FAILS" not in result.stdout
     assert result.stdout.rstrip().endswith("identities hold.")
-    for claim in range(1, 6):
+    for claim in range(1, 7):
         assert f"== {claim}." in result.stdout
     assert result.stdout.count("[holds]") >= 20
 

@@ -223,6 +223,15 @@ DY4 = np.ones((1, 2, 4, 4))
 
 #: A valid call of every public function that has integer or choice arguments: (args, keyword arguments).
 VALID_CALLS = {
+    "adaptive_avg_pool": ((X4, 4), {}),
+    "adaptive_avg_pool_backward": ((np.ones((1, 2, 4, 4)), X4.shape), {}),
+    "adaptive_avg_pool_matrix": (((6, 6), 4), {}),
+    "adaptive_avg_pool_matrix_size": (((6, 6), 4), {}),
+    "adaptive_max_pool": ((X4, 4), {}),
+    "adaptive_max_pool_matrix": ((X4, 4), {}),
+    "adaptive_max_pool_matrix_size": ((X4.shape, 4), {}),
+    "lp_pool": ((X4, 2, 2), {}),
+    "lp_pool_backward": ((np.ones((1, 2, 3, 3)), X4, 2, 2), {}),
     "avg_pool": ((X4, 2), {}),
     "avg_pool_backward": ((np.ones((1, 2, 3, 3)), X4.shape, 2), {}),
     "avg_pool_matrix": (((6, 6), 2), {}),
@@ -238,6 +247,10 @@ VALID_CALLS = {
     "conv_singular_values": ((W4, (6, 6)), {}),
     "conv_spectral_norm": ((W4, (2, 6, 6)), {}),
     "conv_transpose": ((DY4, W4), {}),
+    "conv_lstsq": ((DY4, W4, X4.shape), {}),
+    "pad": ((X4, (1, 1, 1, 1)), {}),
+    "pad_adjoint": ((np.ones((1, 2, 8, 8)), (6, 6), (1, 1, 1, 1)), {}),
+    "pad_matrix": (((6, 6), (1, 1, 1, 1)), {}),
     "conv_transpose_output_shape": (((4, 4), 3), {}),
     "format_matrix": ((np.eye(3),), {}),
     "im2col": ((X4, 3), {}),
@@ -260,6 +273,9 @@ for _rank in (1, 2, 3):  # the rank-specific functions: the same call in their r
         f"conv_transpose{_rank}d": ((np.ones((1, 2, *(4,) * _rank)), _w), {}),
         f"max_pool{_rank}d": ((_x, 2), {}),
         f"avg_pool{_rank}d": ((_x, 2), {}),
+        f"adaptive_avg_pool{_rank}d": ((_x, 4), {}),
+        f"adaptive_max_pool{_rank}d": ((_x, 4), {}),
+        f"lp_pool{_rank}d": ((_x, 2, 2), {}),
     }
 
 #: Per argument: values of the wrong type, and values of the right type out of range.
@@ -276,8 +292,15 @@ INTEGER_ARGUMENTS = {
     "precision": ([2.5, "4"], [-1]),
     "max_rows": ([2.5, "4"], [0]),
     "max_cols": ([2.5, "4"], [0]),
+    "maxiter": ([1.5, "10"], [0, -1]),
+    "divisor_override": ([2.5, "2", True], [0]),
 }
-CHOICE_ARGUMENTS = {"padding_mode": ("reflectt", 3), "backend": ("dense", None)}
+CHOICE_ARGUMENTS = {
+    "padding_mode": ("reflectt", 3),
+    "backend": ("dense", None),
+    "method": ("qr", 3),
+    "mode": ("reflectt", 3),
+}
 
 
 def _public_arguments():
