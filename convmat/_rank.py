@@ -19,7 +19,7 @@ import numpy as np
 from ._arrays import as_array
 from .geometry import check_channels
 
-__all__ = ["rank_specific", "spatial_names"]
+__all__ = ["pool_examples", "rank_specific", "spatial_names"]
 
 _SPATIAL = ("L",), ("H", "W"), ("D", "H", "W")
 
@@ -157,3 +157,43 @@ def rank_specific(
 {lines}
     """
     return wrapper
+
+
+def pool_examples(
+    name: str,
+    n: int,
+    *,
+    size: int,
+    args: str,
+    out: int,
+    unbatched_args: str | None = None,
+    unbatched_out: int | None = None,
+    with_indices: bool = False,
+) -> list[tuple[str, str]]:
+    """Doctest lines of a rank-specific pooling ``name`` (``max_pool2d``, …): a batched call and an unbatched one.
+
+    The input is ``np.arange`` of ``size`` per spatial dim; ``args`` follow the
+    input in the call (``"2"``, ``"2, 2"``) and give ``out`` per spatial dim; the
+    unbatched call takes ``unbatched_args`` (default ``args``) and, with
+    ``with_indices``, returns the switches too.
+
+    Examples
+    --------
+    >>> pool_examples("max_pool1d", 1, size=4, args="2", out=2)[1]
+    ('cm.max_pool1d(x, 2).shape', '(1, 1, 2)')
+    """
+    unbatched_args = args if unbatched_args is None else unbatched_args
+    unbatched_out = out if unbatched_out is None else unbatched_out
+    comment = f"# unbatched (C, {spatial_names(n)})"
+    examples = [
+        (f"x = np.arange({size**n}.0).reshape({', '.join(['1', '1'] + [str(size)] * n)})", ""),
+        (f"cm.{name}(x, {args}).shape", str((1, 1) + (out,) * n)),
+    ]
+    if with_indices:
+        examples += [
+            (f"y, idx = cm.{name}(x[0], {unbatched_args}, return_indices=True)  {comment}", ""),
+            ("y.shape, idx.shape", str(((1,) + (unbatched_out,) * n,) * 2)),
+        ]
+    else:
+        examples.append((f"cm.{name}(x[0], {unbatched_args}).shape  {comment}", str((1,) + (unbatched_out,) * n)))
+    return examples

@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
 from ._arrays import as_array, compute_dtype
-from ._rank import rank_specific, spatial_names
+from ._rank import pool_examples, rank_specific
 from .adaptive_geometry import OutputSize, adaptive_pool_geometry, adaptive_pool_problem
 from .adaptive_patterns import adaptive_axis_dense, adaptive_axis_matrix, adaptive_max_switches
 from .geometry import batched_input_dims, check_shape
@@ -244,20 +244,16 @@ def adaptive_max_pool(
 
 
 def _adaptive_nd(op: Callable[..., np.ndarray | tuple[np.ndarray, np.ndarray]], n: int) -> Callable[..., object]:
-    name = f"{op.__name__}{n}d"
-    unbatched = f"# unbatched (C, {spatial_names(n)})"
-    shape = ", ".join(["1", "1"] + ["5"] * n)
-    examples = [
-        (f"x = np.arange({5**n}.0).reshape({shape})", ""),
-        (f"cm.{name}(x, 3).shape", str((1, 1) + (3,) * n)),
-    ]
-    if op is adaptive_max_pool:
-        examples += [
-            (f"y, idx = cm.{name}(x[0], 2, return_indices=True)  {unbatched}", ""),
-            ("y.shape, idx.shape", str(((1,) + (2,) * n,) * 2)),
-        ]
-    else:
-        examples.append((f"cm.{name}(x[0], 2).shape  {unbatched}", str((1,) + (2,) * n)))
+    examples = pool_examples(
+        f"{op.__name__}{n}d",
+        n,
+        size=5,
+        args="3",
+        out=3,
+        unbatched_args="2",
+        unbatched_out=2,
+        with_indices=op is adaptive_max_pool,
+    )
     what = {"adaptive_max_pool": "adaptive max pooling", "adaptive_avg_pool": "adaptive average pooling"}[op.__name__]
     returns = "ndarray or tuple of ndarray" if op is adaptive_max_pool else "ndarray"
     return rank_specific(op, n, what=what, examples=examples, allow_complex=op is adaptive_avg_pool, returns=returns)

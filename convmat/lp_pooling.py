@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._arrays import as_array, check_array_shape, compute_dtype, result_dtype
-from ._rank import rank_specific, spatial_names
+from ._rank import pool_examples, rank_specific
 from .geometry import IntOrTuple, PoolGeometry, pool_problem
 from .pool_patterns import max_pool_switches
 from .pooling import max_pool_backward
@@ -315,12 +315,7 @@ def lp_pool_backward(
 
 
 def _lp_nd(n: int) -> Callable[..., object]:
-    name = f"lp_pool{n}d"
-    examples = [
-        (f"x = np.arange({4**n}.0).reshape({', '.join(['1', '1'] + ['4'] * n)})", ""),
-        (f"cm.{name}(x, 2, 2).shape", str((1, 1) + (2,) * n)),
-        (f"cm.{name}(x[0], 2, 2).shape  # unbatched (C, {spatial_names(n)})", str((1,) + (2,) * n)),
-    ]
+    examples = pool_examples(f"lp_pool{n}d", n, size=4, args="2, 2", out=2)
     return rank_specific(lp_pool, n, what="power-average (LP) pooling", examples=examples, allow_complex=False)
 
 

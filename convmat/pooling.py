@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
 from ._arrays import as_array, check_array_shape
-from ._rank import rank_specific, spatial_names
+from ._rank import pool_examples, rank_specific
 from .cache import cached_pattern
 from .geometry import IntOrTuple, batched_input_dims, check_channels, check_shape, pool_problem, unpool_output_spatial
 from .parallel import map_plane_blocks
@@ -535,19 +535,7 @@ def avg_pool_backward(
 
 
 def _pool_nd(op: Callable[..., np.ndarray | tuple[np.ndarray, np.ndarray]], n: int) -> Callable[..., object]:
-    name = f"{op.__name__}{n}d"
-    unbatched = f"# unbatched (C, {spatial_names(n)})"
-    examples = [
-        (f"x = np.arange({4**n}.0).reshape({', '.join(['1', '1'] + ['4'] * n)})", ""),
-        (f"cm.{name}(x, 2).shape", str((1, 1) + (2,) * n)),
-    ]
-    if op is max_pool:
-        examples += [
-            (f"y, idx = cm.{name}(x[0], 2, return_indices=True)  {unbatched}", ""),
-            ("y.shape, idx.shape", str(((1,) + (2,) * n,) * 2)),
-        ]
-    else:
-        examples.append((f"cm.{name}(x[0], 2).shape  {unbatched}", str((1,) + (2,) * n)))
+    examples = pool_examples(f"{op.__name__}{n}d", n, size=4, args="2", out=2, with_indices=op is max_pool)
     what = {"max_pool": "max pooling", "avg_pool": "average pooling"}[op.__name__]
     returns = "ndarray or tuple of ndarray" if op is max_pool else "ndarray"
     return rank_specific(op, n, what=what, examples=examples, allow_complex=op is avg_pool, returns=returns)
