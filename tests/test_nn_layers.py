@@ -68,6 +68,7 @@ def test_conv_layer_is_the_conv_ops(rng, kernel_size, options, x_shape):
         pytest.param(nn.AvgPool(2), (2, 3, 4, 5), id="avgpool-2d"),
         pytest.param(nn.AvgPool(3, stride=2, padding=1, count_include_pad=False), (2, 2, 7), id="avgpool-1d"),
         pytest.param(nn.AvgPool((2, 3, 2), ceil_mode=True), (1, 2, 3, 4, 5), id="avgpool-3d"),
+        pytest.param(nn.AvgPool(3, stride=2, padding=1, divisor_override=5), (2, 2, 7, 6), id="avgpool-divisor"),
         pytest.param(nn.ReLU(), (3, 4, 5), id="relu"),
         pytest.param(nn.Flatten(), (3, 2, 3, 2), id="flatten"),
         pytest.param(nn.Linear(6, 4, rng=0), (5, 6), id="linear"),
@@ -179,6 +180,7 @@ def test_repr_shows_the_non_default_options():
     )
     assert repr(nn.MaxPool(3, stride=1, padding=1)) == "MaxPool(3, stride=1, padding=1)"
     assert repr(nn.AvgPool(2, count_include_pad=False)) == "AvgPool(2, count_include_pad=False)"
+    assert repr(nn.AvgPool(2, divisor_override=3)) == "AvgPool(2, divisor_override=3)"
     assert repr(nn.Linear(3, 2, bias=False)) == "Linear(3, 2, bias=False)"
 
 
@@ -231,3 +233,15 @@ def test_bad_use_names_the_argument():
         relu.backward(np.ones(2))
     with pytest.raises(TypeError, match="x must be real"):
         conv(np.ones((1, 2, 5, 5), dtype=complex))
+
+
+def test_avgpool_layer_divisor_override_is_the_op(rng):
+    x = rng.standard_normal((2, 3, 6, 5))
+    layer = nn.AvgPool(2, padding=1, divisor_override=3)
+    np.testing.assert_array_equal(layer(x), cm.avg_pool(x, 2, padding=1, divisor_override=3))
+    dy = rng.standard_normal(layer(x).shape)
+    expected = cm.avg_pool_backward(dy, x.shape, 2, padding=1, divisor_override=3)
+    np.testing.assert_array_equal(layer.backward(dy), expected)
+    for bad, error in ((0, ValueError), (1.5, TypeError), (True, TypeError)):
+        with pytest.raises(error, match="divisor_override"):
+            nn.AvgPool(2, divisor_override=bad)

@@ -44,6 +44,7 @@ from ..geometry import (
     Padding,
     PaddingMode,
     check_choice,
+    check_divisor_override,
     check_positive_int,
     normalize_padding,
     normalize_tuple,
@@ -427,7 +428,7 @@ class AvgPool(Layer):
 
     Parameters
     ----------
-    kernel_size, stride, padding, ceil_mode, count_include_pad
+    kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
         As in :func:`convmat.avg_pool`.
 
     Examples
@@ -439,6 +440,8 @@ class AvgPool(Layer):
     array([[[0.5, 2.5]]])
     >>> pool.backward(np.ones((1, 1, 2)))
     array([[[0.5, 0.5, 0.5, 0.5]]])
+    >>> AvgPool(2, divisor_override=1)(np.arange(4.0).reshape(1, 1, 4))  # window sums
+    array([[[1., 5.]]])
     """
 
     def __init__(
@@ -448,10 +451,12 @@ class AvgPool(Layer):
         padding: IntOrTuple = 0,
         ceil_mode: bool = False,
         count_include_pad: bool = True,
+        divisor_override: int | None = None,
     ) -> None:
         _check_window(kernel_size, stride, padding, 1)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+        self.divisor_override = check_divisor_override(divisor_override)
         self._input_shape: tuple[int, ...] | None = None
 
     @property
@@ -463,6 +468,7 @@ class AvgPool(Layer):
             "padding": self.padding,
             "ceil_mode": self.ceil_mode,
             "count_include_pad": self.count_include_pad,
+            "divisor_override": self.divisor_override,
         }
 
     def forward(self, x: ArrayLike) -> np.ndarray:
@@ -480,7 +486,14 @@ class AvgPool(Layer):
         return f"AvgPool({self.kernel_size!r}{_extra(self.options, _POOL_DEFAULTS)})"
 
 
-_POOL_DEFAULTS = {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False, "count_include_pad": True}
+_POOL_DEFAULTS = {
+    "stride": None,
+    "padding": 0,
+    "dilation": 1,
+    "ceil_mode": False,
+    "count_include_pad": True,
+    "divisor_override": None,
+}
 
 
 def _extra(options: dict[str, Any], defaults: dict[str, Any]) -> str:
