@@ -25,7 +25,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
 from ._arrays import as_array, compute_dtype
-from .geometry import PAD_MODES, check_choice, check_shape, pad_plane_problem, pad_problem
+from .geometry import PAD_MODES, PadMode, check_choice, check_shape, pad_plane_problem, pad_problem
 from .padding import pad_spatial, unpad_adjoint
 from .patterns import pad_plane_pattern
 from .sizes import check_matrix_size, pad_plane_size
@@ -47,7 +47,7 @@ def _fill_value(value: object, mode: str) -> float:
     return float(value)
 
 
-def pad(x: ArrayLike, pad: Sequence[int], mode: str = "constant", value: float | None = 0.0) -> np.ndarray:
+def pad(x: ArrayLike, pad: Sequence[int], mode: PadMode = "constant", value: float | None = 0.0) -> np.ndarray:
     """Pad (or crop) the last dims of ``x``: PyTorch's ``torch.nn.functional.pad``.
 
     Parameters
@@ -125,7 +125,7 @@ def pad(x: ArrayLike, pad: Sequence[int], mode: str = "constant", value: float |
 
 
 def pad_matrix(
-    input_spatial: Sequence[int], pad: Sequence[int], mode: str = "constant", max_bytes: int | None = None
+    input_spatial: Sequence[int], pad: Sequence[int], mode: PadMode = "constant", max_bytes: int | None = None
 ) -> sp.csr_array:
     """The 0/1 matrix ``P`` of padding one plane: ``pad(x, pad, mode)[n, c].ravel() == P @ x[n, c].ravel()``.
 
@@ -197,7 +197,7 @@ def pad_matrix(
 
 
 def pad_adjoint(
-    grad: ArrayLike, input_spatial: Sequence[int], pad: Sequence[int], mode: str = "constant"
+    grad: ArrayLike, input_spatial: Sequence[int], pad: Sequence[int], mode: PadMode = "constant"
 ) -> np.ndarray:
     """Apply ``Pᵀ``: fold a gradient of the padded array back onto the input (the gradient of :func:`pad`).
 
