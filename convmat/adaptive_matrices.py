@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
@@ -23,6 +22,7 @@ from .adaptive_patterns import (
     adaptive_max_geometry_size,
     adaptive_max_switches,
 )
+from .pool_matrices import selection_matrix
 from .sizes import check_matrix_size, matrix_dtype
 
 __all__ = ["adaptive_avg_pool_matrix", "adaptive_max_pool_matrix"]
@@ -127,13 +127,4 @@ def adaptive_max_pool_matrix(x: ArrayLike, output_size: OutputSize, max_bytes: i
     dtype = matrix_dtype(xa.dtype)
     check_matrix_size(adaptive_max_geometry_size(geom, planes, dtype), "adaptive_max_pool_matrix: S", max_bytes)
     _, switches = adaptive_max_switches(xa, geom)
-    rows, cols = switches.size, planes * geom.input_size
-    index_dtype = sp.get_index_dtype(maxval=max(rows, cols))
-    # [N*C, L] switches + [N*C, 1] plane offsets -> one global column per row
-    offsets = np.arange(planes, dtype=np.int64)[:, None] * geom.input_size
-    indices = (switches.reshape(planes, geom.output_size) + offsets).ravel().astype(index_dtype)
-    indptr = np.arange(rows + 1, dtype=index_dtype)
-    matrix = sp.csr_array((np.ones(rows, dtype=dtype), indices, indptr), shape=(rows, cols), copy=False)
-    matrix.has_sorted_indices = True
-    matrix.has_canonical_format = True
-    return matrix
+    return selection_matrix(switches, geom.input_size, dtype)

@@ -26,7 +26,7 @@ from .geometry import IntOrTuple, PoolGeometry, check_divisor_override, pool_geo
 from .pool_patterns import avg_pool_plane_matrix, max_pool_switches
 from .sizes import avg_pool_geometry_size, check_matrix_size, pool_geometry_size
 
-__all__ = ["averaging_matrix", "avg_pool_matrix", "max_pool_matrix", "sparse_dtype"]
+__all__ = ["averaging_matrix", "avg_pool_matrix", "max_pool_matrix", "selection_matrix", "sparse_dtype"]
 
 
 def sparse_dtype(dtype: np.dtype) -> np.dtype:
@@ -101,16 +101,30 @@ def max_pool_matrix(
     size = pool_geometry_size(geom, xa.shape[0] * xa.shape[1], sparse_dtype(xa.dtype))
     check_matrix_size(size, "max_pool_matrix: S", max_bytes)
     _, switches = max_pool_switches(xa, geom)
-    planes = xa.shape[0] * xa.shape[1]
-    plane_in = prod(geom.input_spatial)
-    rows, cols = switches.size, planes * plane_in
+    return selection_matrix(switches, prod(geom.input_spatial), sparse_dtype(xa.dtype))
+
+
+def selection_matrix(switches: np.ndarray, plane_size: int, dtype: np.dtype) -> sp.csr_array:
+    """The 0/1 selection ``S`` of switches ``(N, C, *out)`` into planes of ``plane_size`` elements.
+
+    Row ``r`` (the ``r``-th switch, C order) has its one 1 in the column of that
+    switch's plane offset plus the switch. Built directly in CSR form; shared by
+    max pooling and adaptive max pooling.
+
+    Examples
+    --------
+    >>> selection_matrix(np.array([[[2, 0]]]), 3, np.dtype(np.float64)).toarray()
+    array([[0., 0., 1.],
+           [1., 0., 0.]])
+    """
+    planes = switches.shape[0] * switches.shape[1]
+    rows, cols = switches.size, planes * plane_size
     index_dtype = sp.get_index_dtype(maxval=max(rows, cols))
     # [N*C, L] switches + [N*C, 1] plane offsets -> one global column per row
-    offsets = np.arange(planes, dtype=np.int64)[:, None] * plane_in
-    indices = (switches.reshape(planes, prod(geom.output_spatial)) + offsets).ravel().astype(index_dtype)
+    offsets = np.arange(planes, dtype=np.int64)[:, None] * plane_size
+    indices = (switches.reshape(planes, prod(switches.shape[2:])) + offsets).ravel().astype(index_dtype)
     indptr = np.arange(rows + 1, dtype=index_dtype)
-    data = np.ones(rows, dtype=sparse_dtype(xa.dtype))
-    matrix = sp.csr_array((data, indices, indptr), shape=(rows, cols), copy=False)
+    matrix = sp.csr_array((np.ones(rows, dtype=dtype), indices, indptr), shape=(rows, cols), copy=False)
     matrix.has_sorted_indices = True
     matrix.has_canonical_format = True
     return matrix
