@@ -36,6 +36,7 @@ from .config import (
     workspace_limit,
 )
 from .conv import (
+    choose_backend,
     conv,
     conv1d,
     conv2d,
@@ -118,6 +119,7 @@ __all__ = [
     "avg_pool_matrix",
     "avg_pool_matrix_size",
     "cache_info",
+    "choose_backend",
     "clear_cache",
     "col2im",
     "conv",

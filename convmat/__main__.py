@@ -3,7 +3,7 @@
 ``show`` prints a convolution matrix ``W`` in symbols (or numbers, or as a
 picture); ``demo`` checks the gradient identities on concrete numbers and exits
 non-zero if any fails; ``train`` trains a small CNN on scikit-learn's 8x8
-digits with either backend and reports its held-out accuracy. Bad arguments
+digits on any route of the convolutions and reports its held-out accuracy. Bad arguments
 give a one-line error and exit code 2; Ctrl-C exits 130.
 """
 
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import __version__
+from .conv import BACKENDS
 from .conv_matrices import conv_matrix, conv_matrix_block
 from .demo import run_demo
 from .geometry import conv_problem
@@ -178,8 +179,8 @@ def _parser() -> argparse.ArgumentParser:
         help="train a small CNN on scikit-learn's 8x8 digits",
         description="Train conv -> ReLU -> max-pool -> conv -> ReLU -> max-pool -> linear on scikit-learn's "
         '8x8 handwritten digits (bundled, no download; needs the train extra: pip install "convmat[train]"), '
-        "with a progress bar per epoch, and report the accuracy on the held-out 20%. Both backends train "
-        "to the same numbers.",
+        "with a progress bar per epoch, and report the accuracy on the held-out 20%. Every route of the "
+        "convolutions trains to the same numbers.",
     )
     train.add_argument(
         "--epochs", type=_positive_int, default=20, metavar="N", help="passes over the data (default 20)"
@@ -192,7 +193,7 @@ def _parser() -> argparse.ArgumentParser:
         "--optimizer", choices=("adam", "sgd"), default="adam", help="adam, or sgd with momentum 0.9 (default adam)"
     )
     train.add_argument(
-        "--backend", choices=("im2col", "sparse"), default="im2col", help="route of the convolutions (default im2col)"
+        "--backend", choices=BACKENDS, default="auto", help="route of the convolutions (default auto)"
     )
     train.add_argument(
         "--seed", type=_seed, default=0, metavar="N", help="seed of the initialisation and batch order (default 0)"

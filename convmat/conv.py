@@ -4,15 +4,19 @@ A convolution is bilinear in ``(x, w)``. Holding ``w`` fixed it is the matrix
 ``W`` (:func:`convmat.conv_matrix`); its transpose carries the output gradient
 back to the input. Holding ``x`` fixed it is the patch matrix of ``x``; its
 transpose gives the kernel gradient. The functions below compute exactly these
-three maps by two routes:
+three maps by three routes:
 
-``backend="im2col"`` (default)
+``backend="im2col"``
     Patches of the padded input, then one batched GEMM per group.
 ``backend="sparse"``
     The explicit sparse ``W``: ``W @ x``, ``W.T @ dy``; the kernel gradient as
     ``dy`` times the patch matrix built by the sparse 0/1 patch-selection matrix.
+``backend="fft"``
+    ``W`` diagonalised by the discrete Fourier transform (:mod:`convmat.conv_fft`).
 
-Both give the same numbers, which equal PyTorch's ``F.conv{1,2,3}d`` and
+``backend="auto"`` (the default) takes the im2col or the FFT route by the rule
+of :mod:`convmat.route_choice`; :func:`choose_backend` says which. All give the
+same numbers, which equal PyTorch's ``F.conv{1,2,3}d`` and
 ``torch.nn.grad.conv{1,2,3}d_input`` / ``_weight``.
 """
 
@@ -24,12 +28,14 @@ from math import prod
 from typing import Any, Literal, TypeVar, get_args
 
 import numpy as np
-from numpy.typing import ArrayLike
+import scipy.sparse as sp
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import sparse_products
 from ._arrays import as_array, check_array_shape, compute_dtype, result_dtype
 from ._rank import rank_specific, spatial_names
 from .config import chunk_size, get_workspace_limit
+from .conv_fft import fft_forward, fft_input_grad, fft_weight_grad
 from .conv_matrices import ROUTE_WAYS, matrix_for_geometry
 from .geometry import (
     ConvGeometry,
@@ -46,10 +52,12 @@ from .im2col import fold_patches, patch_bytes, patch_chunks
 from .padding import unpad_adjoint
 from .parallel import run_in_threads
 from .patterns import patch_selection_matrix
+from .route_choice import pick_route
 from .sizes import check_matrix_size, patch_selection_size
 
 __all__ = [
     "BACKENDS",
+    "choose_backend",
     "conv",
     "conv1d",
     "conv2d",
@@ -65,9 +73,12 @@ __all__ = [
     "weight_grad",
 ]
 
-Backend = Literal["im2col", "sparse"]
-#: The routes of the convolutions: patches + GEMM, or the explicit sparse ``W``.
+Backend = Literal["auto", "im2col", "sparse", "fft"]
+#: The routes of the convolutions: the rule's choice, patches + GEMM, the explicit sparse ``W``, the DFT.
 BACKENDS: tuple[Backend, ...] = get_args(Backend)
+Op = Literal["forward", "input_grad", "weight_grad"]
+#: The three maps :func:`choose_backend` is asked about.
+OPS: tuple[Op, ...] = get_args(Op)
 
 #: How the sparse route names its ``W`` when refusing one over the matrix limit.
 SPARSE_ROUTE_W = "the sparse route's W"
@@ -77,6 +88,23 @@ _T = TypeVar("_T")
 
 def _check_backend(backend: str) -> None:
     check_choice(backend, "backend", BACKENDS)
+
+
+def _prebuilt_matrix(matrix: Any, backend: str, geom: ConvGeometry, c_in: int, c_out: int) -> sp.csr_array | None:
+    """A user's ``W`` for the sparse route, checked against the call: a scipy.sparse array of the right shape."""
+    if matrix is None:
+        return None
+    if backend not in ("auto", "sparse"):
+        raise ValueError(f"matrix: a prebuilt W is used by the sparse route only, got backend={backend!r}")
+    if not sp.issparse(matrix):
+        got = type(matrix).__name__
+        raise TypeError(f"matrix must be a scipy.sparse array or matrix (from conv_matrix), got {got}")
+    expected = (c_out * geom.output_size, c_in * geom.input_size)
+    if matrix.shape != expected:
+        raise ValueError(
+            f"matrix has shape {matrix.shape}, but this call's W is (C_out*prod(out), C_in*prod(in)) = {expected}"
+        )
+    return matrix if isinstance(matrix, sp.csr_array) else sp.csr_array(matrix)
 
 
 def _grad_output(grad_output: ArrayLike, geom: ConvGeometry, batch: int, c_out: int) -> np.ndarray:
@@ -199,9 +227,18 @@ def _forward_block(x: np.ndarray, w_g: np.ndarray, geom: ConvGeometry, y: np.nda
             np.matmul(w_g, patches.reshape(n, groups, ck, length), out=out)
 
 
-def _forward_sparse(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int) -> np.ndarray:
+def _sparse_w(w: np.ndarray, geom: ConvGeometry, groups: int, matrix: sp.csr_array | None) -> sp.csr_array:
+    """The sparse route's ``W``: the one given (in the route's dtype), or built from the kernel."""
+    if matrix is not None:
+        return matrix.astype(w.dtype, copy=False)
+    return matrix_for_geometry(w, geom, groups, what=SPARSE_ROUTE_W, ways=ROUTE_WAYS)
+
+
+def _forward_sparse(
+    x: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int, matrix: sp.csr_array | None = None
+) -> np.ndarray:
     batch, c_out = x.shape[0], w.shape[0]
-    matrix = matrix_for_geometry(w, geom, groups, what=SPARSE_ROUTE_W, ways=ROUTE_WAYS)
+    matrix = _sparse_w(w, geom, groups, matrix)
     # [C_out*L, C_in*S] @ [C_in*S, N] -> [C_out*L, N]
     y = sparse_products.matmul(matrix, x.reshape(batch, matrix.shape[1]).T)
     return y.T.reshape(batch, c_out, *geom.output_spatial)
@@ -284,9 +321,11 @@ def _input_grad_col2im_block(dy: np.ndarray, w_t: np.ndarray, geom: ConvGeometry
         fold_patches(cols, geom, out=dx[start:stop])
 
 
-def _input_grad_sparse(dy: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int) -> np.ndarray:
+def _input_grad_sparse(
+    dy: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int, matrix: sp.csr_array | None = None
+) -> np.ndarray:
     batch, cin = dy.shape[0], w.shape[1] * groups
-    matrix = matrix_for_geometry(w, geom, groups, what=SPARSE_ROUTE_W, ways=ROUTE_WAYS)
+    matrix = _sparse_w(w, geom, groups, matrix)
     # [C_in*S, C_out*L] @ [C_out*L, N] -> [C_in*S, N]
     dx = sparse_products.rmatmul(matrix, dy.reshape(batch, matrix.shape[0]).T)
     return dx.T.reshape(batch, cin, *geom.input_spatial)
@@ -372,9 +411,34 @@ def _weight_grad_per_sample(
     return dw.reshape(weight_shape)
 
 
-_FORWARD: dict[str, Callable] = {"im2col": _forward_im2col, "sparse": _forward_sparse}
-_INPUT_GRAD: dict[str, Callable] = {"im2col": _input_grad_im2col, "sparse": _input_grad_sparse}
-_WEIGHT_GRAD: dict[str, Callable] = {"im2col": _weight_grad_im2col, "sparse": _weight_grad_sparse}
+_FORWARD: dict[str, Callable] = {"im2col": _forward_im2col, "sparse": _forward_sparse, "fft": fft_forward}
+_INPUT_GRAD: dict[str, Callable] = {"im2col": _input_grad_im2col, "sparse": _input_grad_sparse, "fft": fft_input_grad}
+_WEIGHT_GRAD: dict[str, Callable] = {
+    "im2col": _weight_grad_im2col,
+    "sparse": _weight_grad_sparse,
+    "fft": fft_weight_grad,
+}
+
+
+def _route(
+    backend: str, geom: ConvGeometry, channels: tuple[int, int], groups: int, operands: tuple[np.ndarray, np.ndarray]
+) -> str:
+    """The route a call takes: ``backend`` itself, or the rule's choice for ``"auto"``.
+
+    ``channels`` is ``(C_in, C_out)``; ``operands`` are the map's two arrays, the batched one first (its
+    dtype is the one computed in). ``"auto"`` keeps
+    non-finite operands off the FFT route, where a NaN or inf would spread over
+    every output of its plane instead of the windows that read it (one sum tells:
+    the sum of finite numbers is finite unless it overflows, and then the im2col
+    route is taken needlessly, not wrongly).
+    """
+    if backend != "auto":
+        return backend
+    batched = operands[0]
+    route = pick_route(geom, batched.shape[0], *channels, groups, batched.dtype)
+    if route == "fft" and not all(np.isfinite(np.sum(a)) for a in operands):
+        return "im2col"
+    return route
 
 
 # ---------------------------------------------------------------------------
@@ -383,8 +447,17 @@ _WEIGHT_GRAD: dict[str, Callable] = {"im2col": _weight_grad_im2col, "sparse": _w
 # ---------------------------------------------------------------------------
 
 
-def forward(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int, backend: Backend = "im2col") -> np.ndarray:
+def forward(
+    x: np.ndarray,
+    w: np.ndarray,
+    geom: ConvGeometry,
+    groups: int,
+    backend: Backend = "auto",
+    matrix: sp.csr_array | None = None,
+) -> np.ndarray:
     """``y = W x`` (no bias) of validated arrays, in their common dtype (float16 computed in float32).
+
+    ``matrix``, if given, is the sparse route's ``W`` (checked by the caller).
 
     Examples
     --------
@@ -394,14 +467,24 @@ def forward(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int, backe
     """
     dtype = result_dtype(x, w)
     work = compute_dtype(dtype)
-    y = _FORWARD[backend](x.astype(work, copy=False), w.astype(work, copy=False), geom, groups)
-    return y.astype(dtype, copy=False)
+    xw, ww = x.astype(work, copy=False), w.astype(work, copy=False)
+    if matrix is not None:
+        return _forward_sparse(xw, ww, geom, groups, matrix).astype(dtype, copy=False)
+    route = _route(backend, geom, (x.shape[1], w.shape[0]), groups, (xw, ww))
+    return _FORWARD[route](xw, ww, geom, groups).astype(dtype, copy=False)
 
 
 def input_grad(
-    dy: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int, backend: Backend = "im2col"
+    dy: np.ndarray,
+    w: np.ndarray,
+    geom: ConvGeometry,
+    groups: int,
+    backend: Backend = "auto",
+    matrix: sp.csr_array | None = None,
 ) -> np.ndarray:
     """``dx = Wᵀ dy`` of validated arrays, in their common dtype (float16 computed in float32).
+
+    ``matrix``, if given, is the sparse route's ``W`` (checked by the caller).
 
     Examples
     --------
@@ -411,8 +494,11 @@ def input_grad(
     """
     dtype = result_dtype(dy, w)
     work = compute_dtype(dtype)
-    dx = _INPUT_GRAD[backend](dy.astype(work, copy=False), w.astype(work, copy=False), geom, groups)
-    return dx.astype(dtype, copy=False)
+    dyw, ww = dy.astype(work, copy=False), w.astype(work, copy=False)
+    if matrix is not None:
+        return _input_grad_sparse(dyw, ww, geom, groups, matrix).astype(dtype, copy=False)
+    route = _route(backend, geom, (w.shape[1] * groups, w.shape[0]), groups, (dyw, ww))
+    return _INPUT_GRAD[route](dyw, ww, geom, groups).astype(dtype, copy=False)
 
 
 def weight_grad(
@@ -421,7 +507,7 @@ def weight_grad(
     weight_shape: tuple[int, ...],
     geom: ConvGeometry,
     groups: int,
-    backend: Backend = "im2col",
+    backend: Backend = "auto",
 ) -> np.ndarray:
     """The kernel gradient of validated arrays, in their common dtype (float16 computed in float32).
 
@@ -433,8 +519,9 @@ def weight_grad(
     """
     dtype = result_dtype(x, dy)
     work = compute_dtype(dtype)
-    dw = _WEIGHT_GRAD[backend](x.astype(work, copy=False), dy.astype(work, copy=False), weight_shape, geom, groups)
-    return dw.astype(dtype, copy=False)
+    xw, dyw = x.astype(work, copy=False), dy.astype(work, copy=False)
+    route = _route(backend, geom, (x.shape[1], weight_shape[0]), groups, (xw, dyw))
+    return _WEIGHT_GRAD[route](xw, dyw, weight_shape, geom, groups).astype(dtype, copy=False)
 
 
 def conv(
@@ -446,7 +533,9 @@ def conv(
     dilation: IntOrTuple = 1,
     groups: int = 1,
     padding_mode: PaddingMode = "zeros",
-    backend: Backend = "im2col",
+    backend: Backend = "auto",
+    *,
+    matrix: sp.csr_array | None = None,
 ) -> np.ndarray:
     """N-d convolution (cross-correlation, as in deep learning): ``y = W·x + b``.
 
@@ -465,9 +554,19 @@ def conv(
         Input and output channels are split into this many independent groups.
     padding_mode : {"zeros", "circular", "reflect", "replicate"}
         As PyTorch's ``F.pad(x, pad, mode)`` followed by an unpadded convolution.
-    backend : {"im2col", "sparse"}
-        ``"im2col"``: patches and one GEMM per group. ``"sparse"``: ``W @ x`` with
-        the explicit matrix of :func:`conv_matrix`. Both give the same numbers.
+    backend : {"auto", "im2col", "sparse", "fft"}
+        ``"auto"`` (default): the im2col or the FFT route, whichever the rule of
+        :func:`choose_backend` expects to be faster. ``"im2col"``: patches and
+        one GEMM per group. ``"sparse"``: ``W @ x`` with the explicit matrix of
+        :func:`conv_matrix`. ``"fft"``: ``W`` diagonalised by the discrete Fourier
+        transform. All give the same numbers, the FFT route to within rounding
+        (about ``eps · log2(P)`` of the output's largest magnitude, ``P`` the
+        points of the transform grid).
+    matrix : scipy.sparse array, optional
+        A ``W`` built beforehand by :func:`conv_matrix` with the same arguments,
+        for the sparse route: repeated calls then skip filling ``W`` from the
+        kernel. Its entries are used in place of ``weight``'s. Implies the
+        sparse route (``backend`` must be ``"auto"`` or ``"sparse"``).
 
     Returns
     -------
@@ -497,7 +596,11 @@ def conv(
     >>> cm.conv(x, w)[0, 0]
     array([[45., 54.],
            [81., 90.]])
-    >>> cm.conv(x, w, backend="sparse")[0, 0]
+    >>> cm.conv(x, w, backend="fft")[0, 0].round(12)
+    array([[45., 54.],
+           [81., 90.]])
+    >>> W = cm.conv_matrix(w, (1, 4, 4))
+    >>> cm.conv(x, w, matrix=W)[0, 0]
     array([[45., 54.],
            [81., 90.]])
     """
@@ -507,8 +610,9 @@ def conv(
     geom, groups = conv_problem(xa.shape, w.shape, stride, padding, dilation, groups, padding_mode, function="conv")
     if b is not None:
         check_array_shape(b, (w.shape[0],), "bias", f"(C_out,) for weight of shape {w.shape}")
+    prebuilt = _prebuilt_matrix(matrix, backend, geom, xa.shape[1], w.shape[0])
     dtype = result_dtype(xa, w, b)
-    y = forward(xa.astype(dtype, copy=False), w.astype(dtype, copy=False), geom, groups, backend)
+    y = forward(xa.astype(dtype, copy=False), w.astype(dtype, copy=False), geom, groups, backend, prebuilt)
     if b is not None:
         y += b.reshape((-1,) + (1,) * geom.ndim)
     return y
@@ -523,7 +627,9 @@ def conv_input_grad(
     dilation: IntOrTuple = 1,
     groups: int = 1,
     padding_mode: PaddingMode = "zeros",
-    backend: Backend = "im2col",
+    backend: Backend = "auto",
+    *,
+    matrix: sp.csr_array | None = None,
 ) -> np.ndarray:
     """Gradient of a convolution with respect to its input: ``dx = Wᵀ·dy``.
 
@@ -537,8 +643,8 @@ def conv_input_grad(
         Full input shape ``(N, C_in, *spatial)``.
     weight : array_like, shape (C_out, C_in // groups, *kernel)
     grad_output : array_like, shape (N, C_out, *out_spatial)
-    stride, padding, dilation, groups, padding_mode, backend
-        As in :func:`conv`.
+    stride, padding, dilation, groups, padding_mode, backend, matrix
+        As in :func:`conv`; the sparse route multiplies by ``W.T``.
 
     Returns
     -------
@@ -566,7 +672,8 @@ def conv_input_grad(
         shape, w.shape, stride, padding, dilation, groups, padding_mode, input_name="input_shape"
     )
     dy = _grad_output(grad_output, geom, shape[0], w.shape[0])
-    return input_grad(dy, w, geom, groups, backend)
+    prebuilt = _prebuilt_matrix(matrix, backend, geom, shape[1], w.shape[0])
+    return input_grad(dy, w, geom, groups, backend, prebuilt)
 
 
 def conv_weight_grad(
@@ -578,7 +685,7 @@ def conv_weight_grad(
     dilation: IntOrTuple = 1,
     groups: int = 1,
     padding_mode: PaddingMode = "zeros",
-    backend: Backend = "im2col",
+    backend: Backend = "auto",
 ) -> np.ndarray:
     """Gradient of a convolution with respect to its kernel: ``dy`` times the patch matrix of ``x``.
 
@@ -617,6 +724,68 @@ def conv_weight_grad(
     return weight_grad(xa, dy, wshape, geom, groups, backend)
 
 
+def choose_backend(
+    x_shape: Sequence[int],
+    weight_shape: Sequence[int],
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    op: Op = "forward",
+    dtype: DTypeLike = "float32",
+    padding_mode: PaddingMode = "zeros",
+) -> str:
+    """The route ``backend="auto"`` takes for a convolution call: ``"im2col"`` or ``"fft"``.
+
+    The rule (the model is scipy's ``choose_conv_method``) compares two
+    estimates of the call's time, from operation counts and rates measured once
+    on a reference machine, and takes the FFT route only where it is clearly
+    faster and its rounding error stays within the dtype's tolerance; it never
+    takes the sparse route. Its constants and the machine they were measured on
+    are in :mod:`convmat.route_choice`, and
+    :func:`convmat.route_choice.route_costs` gives the two estimates.
+
+    Parameters
+    ----------
+    x_shape : sequence of int
+        ``(N, C_in, *spatial)``: the input of the convolution (for
+        ``op="input_grad"``, the shape of the gradient it returns).
+    weight_shape : sequence of int
+        ``(C_out, C_in // groups, *kernel)``.
+    stride, padding, dilation, groups, padding_mode
+        As in :func:`conv`.
+    op : {"forward", "input_grad", "weight_grad"}
+        Which of the three maps: :func:`conv`, :func:`conv_input_grad`,
+        :func:`conv_weight_grad`.
+    dtype : dtype
+        The dtype of the arrays. Integer and boolean arrays stay on the im2col
+        route, whose integer sums are exact.
+
+    Returns
+    -------
+    str
+        ``"im2col"`` or ``"fft"``.
+
+    Examples
+    --------
+    >>> import convmat as cm
+    >>> cm.choose_backend((32, 64, 32, 32), (64, 64, 3, 3), padding=1)
+    'im2col'
+    >>> cm.choose_backend((2, 64, 56, 56), (64, 1, 31, 31), padding=15, groups=64)
+    'fft'
+    """
+    check_choice(op, "op", OPS)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"dtype must be a NumPy dtype or its name, got {dtype!r}") from exc
+    shape, wshape = check_shape("x_shape", x_shape), check_shape("weight_shape", weight_shape)
+    geom, groups = conv_problem(
+        shape, wshape, stride, padding, dilation, groups, padding_mode, input_name="x_shape", weight_name="weight_shape"
+    )
+    return pick_route(geom, shape[0], shape[1], wshape[0], groups, compute_dtype(dt))
+
+
 def conv_transpose(
     x: ArrayLike,
     weight: ArrayLike,
@@ -628,7 +797,9 @@ def conv_transpose(
     dilation: IntOrTuple = 1,
     padding_mode: PaddingMode = "zeros",
     output_size: Sequence[int] | None = None,
-    backend: Backend = "im2col",
+    backend: Backend = "auto",
+    *,
+    matrix: sp.csr_array | None = None,
 ) -> np.ndarray:
     """Transposed convolution (PyTorch's ``conv_transpose{1,2,3}d``): ``y = Wᵀ·x + b``.
 
@@ -672,8 +843,10 @@ def conv_transpose(
         ``m`` the size for ``output_padding=0``, else ``ValueError`` giving the
         range. A non-zero ``output_padding`` given as well must be the one
         ``output_size`` implies.
-    backend : {"im2col", "sparse"}
+    backend : {"auto", "im2col", "sparse", "fft"}
         As in :func:`conv`; ``"sparse"`` multiplies by the explicit ``W.T``.
+    matrix : scipy.sparse array, optional
+        The ``W`` above, built beforehand, for the sparse route (as in :func:`conv`).
 
     Returns
     -------
@@ -719,9 +892,12 @@ def conv_transpose(
     if b is not None:
         check_array_shape(b, (c_out,), "bias", f"(C_out,) for weight of shape {w.shape} and groups={groups}")
     if geom is None:
+        if matrix is not None:
+            raise ValueError(f"matrix: this transposed convolution reads no input (output zeros of shape {zero_tail})")
         y = np.zeros((xa.shape[0], c_out, *zero_tail), dtype=dtype)
     else:
-        y = input_grad(xa.astype(dtype, copy=False), w.astype(dtype, copy=False), geom, groups, backend)
+        prebuilt = _prebuilt_matrix(matrix, backend, geom, c_out, xa.shape[1])
+        y = input_grad(xa.astype(dtype, copy=False), w.astype(dtype, copy=False), geom, groups, backend, prebuilt)
         if any(zero_tail):
             y = np.pad(y, [(0, 0), (0, 0), *((0, t) for t in zero_tail)])
     if b is not None:

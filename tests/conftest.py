@@ -16,7 +16,10 @@ import numpy as np
 import pytest
 from reference import as_tuple, output_spatial, resolve_padding
 
-BACKENDS = ("im2col", "sparse")
+BACKENDS = ("im2col", "sparse", "fft")
+#: The routes whose outputs are sums of products, so that a NaN or inf reaches exactly the windows that read it
+#: (the FFT route spreads it over its plane; "auto" keeps non-finite inputs off that route).
+LOCAL_BACKENDS = ("im2col", "sparse", "auto")
 MODES = ("zeros", "circular", "reflect", "replicate")
 
 

@@ -124,7 +124,7 @@ INPUT_GRAD_ERRORS = [
     ),
     _bad("weight-rank", _input_grad(weight=W[..., 0]), ValueError, "weight"),
     _bad("weight-str", _input_grad(weight="w"), TypeError, "weight"),
-    _bad("backend-unknown", _input_grad(backend="fft"), ValueError, "backend"),
+    _bad("backend-unknown", _input_grad(backend="winograd"), ValueError, "backend"),
     *(_bad(id_, _input_grad(**kw), exc, match) for id_, kw, exc, match in GEOMETRY_ERRORS),
 ]
 

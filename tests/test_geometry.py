@@ -240,6 +240,7 @@ VALID_CALLS = {
     "conv": ((X4, W4), {}),
     "conv_input_grad": ((X4.shape, W4, DY4), {}),
     "conv_weight_grad": ((X4, W4.shape, DY4), {}),
+    "choose_backend": ((X4.shape, W4.shape), {}),
     "conv_matrix": ((W4, (2, 6, 6)), {}),
     "conv_matrix_size": ((W4.shape, (2, 6, 6)), {}),
     "conv_operator": ((W4, (2, 6, 6)), {}),
@@ -298,6 +299,7 @@ INTEGER_ARGUMENTS = {
 CHOICE_ARGUMENTS = {
     "padding_mode": ("reflectt", 3),
     "backend": ("dense", None),
+    "op": ("backward", 3),
     "method": ("qr", 3),
     "mode": ("reflectt", 3),
 }

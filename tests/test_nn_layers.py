@@ -194,7 +194,7 @@ def test_repr_shows_the_non_default_options():
         (lambda: nn.Conv(1, 4, 3, stride=(1, 2, 3)), ValueError, "stride must be an int or a tuple of 2"),
         (lambda: nn.Conv(1, 4, 3, stride=2, padding="same"), ValueError, "padding='same'"),
         (lambda: nn.Conv(1, 4, 3, padding_mode="wrap"), ValueError, "padding_mode must be one of"),
-        (lambda: nn.Conv(1, 4, 3, backend="fft"), ValueError, "backend must be one of"),
+        (lambda: nn.Conv(1, 4, 3, backend="winograd"), ValueError, "backend must be one of"),
         (lambda: nn.Conv(1, 4, 3, dtype=np.int32), TypeError, "dtype must be a real floating dtype"),
         (lambda: nn.Linear(3, 0), ValueError, "out_features must be positive"),
         (lambda: nn.MaxPool(0), ValueError, "kernel_size must be positive"),

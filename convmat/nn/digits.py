@@ -98,7 +98,7 @@ def load_digits(
 
 
 def digits_cnn(
-    *, channels: tuple[int, int] = (32, 64), backend: str = "im2col", seed: int = 0, dtype: DTypeLike = np.float32
+    *, channels: tuple[int, int] = (32, 64), backend: str = "auto", seed: int = 0, dtype: DTypeLike = np.float32
 ) -> Sequential:
     """conv → ReLU → max-pool → conv → ReLU → max-pool → linear, for 8×8 images and 10 classes.
 
@@ -109,8 +109,8 @@ def digits_cnn(
     ----------
     channels : (int, int)
         Output channels of the two convolutions.
-    backend : {"im2col", "sparse"}
-        Route of both convolutions.
+    backend : {"auto", "im2col", "sparse", "fft"}
+        Route of both convolutions (as in :func:`convmat.conv`).
     seed : int
         Seed of the initialisation (PyTorch's default scheme).
     dtype : floating dtype
@@ -198,7 +198,7 @@ def train_digits(
     batch_size: int = DEFAULTS["batch_size"],
     lr: float | None = None,
     optimizer: str = DEFAULTS["optimizer"],
-    backend: str = "im2col",
+    backend: str = "auto",
     seed: int = 0,
     dtype: DTypeLike = np.float32,
     limit: int | None = None,
@@ -213,8 +213,8 @@ def train_digits(
         Learning rate; by default 0.01 for Adam, 0.1 for SGD.
     optimizer : {"adam", "sgd"}
         Adam, or SGD with momentum 0.9.
-    backend : {"im2col", "sparse"}
-        Route of the convolutions; both train to the same numbers.
+    backend : {"auto", "im2col", "sparse", "fft"}
+        Route of the convolutions (as in :func:`convmat.conv`); all train to the same numbers.
     seed : int
         Seed of the initialisation and of the batch order (the split is fixed).
     dtype : floating dtype

@@ -180,8 +180,8 @@ class Conv(Layer):
         As in :func:`convmat.conv`.
     bias : bool
         Whether to add a learned bias per output channel.
-    backend : {"im2col", "sparse"}
-        Route of the forward and both gradients; both give the same numbers.
+    backend : {"auto", "im2col", "sparse", "fft"}
+        Route of the forward and both gradients (as in :func:`convmat.conv`); all give the same numbers.
         A plain attribute: it can be changed between steps.
     rng : numpy.random.Generator or int, optional
         Generator (advanced in place) or seed of the initialisation.
@@ -222,7 +222,7 @@ class Conv(Layer):
         bias: bool = True,
         padding_mode: PaddingMode = "zeros",
         *,
-        backend: str = "im2col",
+        backend: str = "auto",
         rng: Seed = None,
         dtype: DTypeLike = np.float32,
     ) -> None:
@@ -281,7 +281,7 @@ class Conv(Layer):
         defaults = {"stride": (1,) * n, "padding": 0, "dilation": (1,) * n, "groups": 1, "padding_mode": "zeros"}
         extra = [f"{k}={v!r}" for k, v in self.options.items() if k != "backend" and v != defaults[k]]
         extra += [] if self.bias is not None else ["bias=False"]
-        extra += [] if self.backend == "im2col" else [f"backend={self.backend!r}"]
+        extra += [] if self.backend == "auto" else [f"backend={self.backend!r}"]
         return (
             f"Conv({c_in_g * self.groups}, {c_out}, kernel_size={self.kernel_size}{''.join(', ' + e for e in extra)})"
         )
