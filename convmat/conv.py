@@ -90,6 +90,14 @@ def _check_backend(backend: str) -> None:
     check_choice(backend, "backend", BACKENDS)
 
 
+def _exact_if_integer(backend: Backend, *values: ArrayLike) -> Backend:
+    """``"auto"`` keeps integer and boolean inputs on the im2col route, whose sums of integer products are exact
+    (they are promoted to float64, where the FFT route would round them)."""
+    if backend == "auto" and any(np.asarray(v).dtype.kind in "biu" for v in values):
+        return "im2col"
+    return backend
+
+
 def _prebuilt_matrix(matrix: Any, backend: str, geom: ConvGeometry, c_in: int, c_out: int) -> sp.csr_array | None:
     """A user's ``W`` for the sparse route, checked against the call: a scipy.sparse array of the right shape."""
     if matrix is None:
@@ -605,6 +613,7 @@ def conv(
            [81., 90.]])
     """
     _check_backend(backend)
+    backend = _exact_if_integer(backend, x, weight)
     xa, w = as_array(x, "x"), as_array(weight, "weight")
     b = None if bias is None else as_array(bias, "bias")
     geom, groups = conv_problem(xa.shape, w.shape, stride, padding, dilation, groups, padding_mode, function="conv")
@@ -666,6 +675,7 @@ def conv_input_grad(
            [ 3.,  7.,  4.]])
     """
     _check_backend(backend)
+    backend = _exact_if_integer(backend, weight, grad_output)
     shape = check_shape("input_shape", input_shape)
     w = as_array(weight, "weight")
     geom, groups = conv_problem(
@@ -715,6 +725,7 @@ def conv_weight_grad(
            [20., 24.]])
     """
     _check_backend(backend)
+    backend = _exact_if_integer(backend, x, grad_output)
     xa = as_array(x, "x")
     wshape = check_shape("weight_shape", weight_shape)
     geom, groups = conv_problem(
@@ -882,6 +893,7 @@ def conv_transpose(
     array([412., 123., 234., 341.])
     """
     _check_backend(backend)
+    backend = _exact_if_integer(backend, x, weight)
     xa, w = as_array(x, "x"), as_array(weight, "weight")
     b = None if bias is None else as_array(bias, "bias")
     geom, zero_tail, groups = conv_transpose_problem(

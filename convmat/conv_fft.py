@@ -6,12 +6,14 @@ grid. Every convolution of convmat becomes one by three index maps, each
 given as positions modulo ``F`` on every axis:
 
 * the **signal**: with ``padding_mode="circular"`` the input itself on its own
-  grid (``F = input size``: the exact diagonalisation); with the other modes
-  the padded input, zero-extended to ``F ≥ padded size`` so that no window
-  wraps around (``F`` is ``scipy.fft.next_fast_len`` of the padded size);
+  grid (``F = input size``: the exact diagonalisation); with zero padding the
+  input, zero-extended to ``F ≥ padded size`` so that no window wraps around
+  (``F`` is ``scipy.fft.next_fast_len`` of the padded size): the low padding is
+  the grid's last points, zeros too; with ``"reflect"`` and ``"replicate"`` the
+  padded input, zero-extended to such an ``F``;
 * the **taps**: kernel tap ``t`` sits at ``t·d`` (dilation ``d``);
 * the **outputs**: output ``p`` reads the correlation at ``p·s - lo``
-  (stride ``s``, low padding ``lo`` of a circular axis; 0 otherwise).
+  (stride ``s``, low padding ``lo``; ``lo`` is 0 for a signal padded already).
 
 Then, with ``x̂`` the transform of the signal,
 
@@ -63,16 +65,19 @@ class FFTPlan:
         The transform grid ``F``, one entry per spatial dim.
     circular : bool
         Whether the grid is the input's own (``padding_mode="circular"``).
+    prepadded : bool
+        Whether the signal is the padded input (``"reflect"``, ``"replicate"``) rather than the input.
     """
 
     geom: ConvGeometry
     shape: tuple[int, ...]
     circular: bool
+    prepadded: bool
 
     @cached_property
     def offsets(self) -> tuple[int, ...]:
-        """Per axis, the grid position of padded position 0: ``-lo`` on the circular grid, else 0."""
-        return tuple(-lo for lo, _ in self.geom.padding) if self.circular else (0,) * self.geom.ndim
+        """Per axis, the grid position of padded position 0: 0 for a padded signal, else ``-lo``."""
+        return (0,) * self.geom.ndim if self.prepadded else tuple(-lo for lo, _ in self.geom.padding)
 
     @cached_property
     def outputs(self) -> tuple[np.ndarray, ...]:
@@ -108,8 +113,9 @@ def fft_plan(geom: ConvGeometry) -> FFTPlan:
     (56, 56)
     """
     if geom.padding_mode == "circular":
-        return FFTPlan(geom, geom.input_spatial, circular=True)
-    return FFTPlan(geom, tuple(scipy.fft.next_fast_len(p, real=True) for p in geom.padded_spatial), circular=False)
+        return FFTPlan(geom, geom.input_spatial, circular=True, prepadded=False)
+    grid = tuple(scipy.fft.next_fast_len(p, real=True) for p in geom.padded_spatial)
+    return FFTPlan(geom, grid, circular=False, prepadded=geom.is_padded and geom.padding_mode != "zeros")
 
 
 def _spectrum_numel(plan: FFTPlan, real: bool) -> int:
@@ -271,11 +277,13 @@ def _kernel_spectrum(
 
 
 def _signal(x: np.ndarray, plan: FFTPlan) -> np.ndarray:
-    """The sequence a chunk's input is on the grid: itself (circular), or its padded copy (zero-extended later)."""
+    """The sequence a chunk's input is on the grid (zero-extended by the transform): itself, or its padded copy."""
     geom = plan.geom
-    if plan.circular or not geom.is_padded:
-        return x
-    return pad_spatial(x, geom.padding, geom.padding_mode)
+    return pad_spatial(x, geom.padding, geom.padding_mode) if plan.prepadded else x
+
+
+def _signal_shape(plan: FFTPlan) -> tuple[int, ...]:
+    return plan.geom.padded_spatial if plan.prepadded else plan.geom.input_spatial
 
 
 def _signal_spectrum(x: np.ndarray, plan: FFTPlan, groups: int) -> np.ndarray:
@@ -352,15 +360,17 @@ def fft_input_grad(dy: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: in
     per_sample = fft_workspace_bytes(plan, c_in, c_out, itemsize, real)
     dx = np.empty((batch, c_in, *geom.input_spatial), dtype=np.result_type(dy, w))
     dx_g = dx.reshape(batch, groups, cin_g, *geom.input_spatial)
-    padded: tuple[Any, ...] = (Ellipsis, *(slice(0, p) for p in geom.padded_spatial))
+    # the points of the grid the signal occupies: the input, or the padded input
+    occupied: tuple[Any, ...] = (Ellipsis, *(slice(0, p) for p in _signal_shape(plan)))
     # Tiles of input channels outside, so that each tile's kernel spectrum is made once.
     for tile in _tiles(groups, cin_g, (c_out // groups) * _spectrum_numel(plan, real) * 2 * itemsize, budget):
         kf = _input_grad_layout(_kernel_spectrum(w, plan, groups, tile, flipped=False, out_side=False))
         for part in _chunks(batch, per_sample, kf.nbytes):
             dxf = _mix_input_grad(_grid_output(dy[part], plan, groups, flipped=False)[:, tile.groups], kf)
             grid = _inverse(dxf.reshape(*dxf.shape[:3], *spectrum), plan.shape, real)
-            if not plan.circular:  # the padded input sits at the start of the grid; fold its border back
-                grid = unpad_adjoint(grid[padded], geom.padding, geom.input_spatial, geom.padding_mode)
+            grid = grid[occupied]
+            if plan.prepadded:  # fold the padded border back onto the input
+                grid = unpad_adjoint(grid, geom.padding, geom.input_spatial, geom.padding_mode)
             dx_g[part][_tile_index(tile)] = grid
     return dx
 

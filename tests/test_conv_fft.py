@@ -96,7 +96,14 @@ def test_transform_grid():
     assert fft_plan(conv_geometry((56, 56), 7, padding=3)).shape == (64, 64)
     assert fft_plan(conv_geometry((97,), 5, padding=2)).shape == (scipy.fft.next_fast_len(101, real=True),)
     assert fft_plan(conv_geometry((13, 10), 3, padding=1, padding_mode="circular")).shape == (13, 10)
-    assert fft_plan(conv_geometry((8,), 3, stride=2, padding=1)).outputs[0].tolist() == [0, 2, 4, 6]
+    # zero padding: the low padding is the last points of the grid (zeros, as the input is zero-extended)
+    assert fft_plan(conv_geometry((8,), 3, stride=2, padding=1)).outputs[0].tolist() == [9, 1, 3, 5]
+    assert fft_plan(conv_geometry((8,), 3, stride=2, padding=1, padding_mode="reflect")).outputs[0].tolist() == [
+        0,
+        2,
+        4,
+        6,
+    ]
     assert fft_plan(conv_geometry((8,), 3, stride=2, padding=1, padding_mode="circular")).outputs[0].tolist() == [
         7,
         1,
@@ -193,8 +200,11 @@ def test_integer_inputs_stay_exact_on_im2col():
     assert cm.choose_backend(*big, padding=15, groups=64, dtype=bool) == "im2col"
     x = np.full((1, 2, 40, 40), 3, dtype=np.int64)
     w = np.full((2, 1, 21, 21), 7, dtype=np.int64)
-    y = cm.conv(x, w, padding=10, groups=2)
-    assert y[0, 0, 20, 20] == 21 * 21 * 21  # exact, as integer sums are
+    assert cm.conv(x, w, padding=10, groups=2)[0, 0, 20, 20] == 21 * 21 * 21  # exact, as integer sums are
+    dy = np.ones((1, 2, 40, 40), dtype=np.int64)
+    assert cm.conv_input_grad(x.shape, w, dy, padding=10, groups=2)[0, 0, 20, 20] == 21 * 21 * 7
+    assert cm.conv_weight_grad(x, w.shape, dy, padding=10, groups=2)[0, 0, 10, 10] == 40 * 40 * 3
+    assert cm.conv_transpose(dy, w, padding=10, groups=2)[0, 0, 20, 20] == 21 * 21 * 7
 
 
 def test_rule_is_inspectable():
