@@ -3,9 +3,12 @@
 A part is one comparison over all its cases (:data:`PARTS`): the im2col route
 against PyTorch and against the textbook numpy im2col (timed together), the
 sparse route against scipy.sparse, max pooling against PyTorch, and the peak
-memory of the im2col route against its workspace bound. The cases and their
-callables are ``bench/cases.py``, the timing ``bench/harness.py``; printing and
-saving the rows is ``bench/report.py``.
+memory of the im2col route against its workspace bound, and convmat's default
+route on every layer (B-F and the pointwise, dilated, 3-D, 1-D, grouped,
+depthwise and transposed ones) against PyTorch and against the route's own
+floor. The cases and their callables are ``bench/cases.py`` (floors:
+``bench/floors.py``), the timing ``bench/harness.py``; printing and saving the
+rows is ``bench/report.py``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import traceback
 from dataclasses import dataclass, field
 
 import cases
+import floors
 import harness
 
 #: The parts of the report, in order: key -> title.
@@ -25,6 +29,7 @@ PARTS: dict[str, str] = {
     "sparse": "sparse route vs scipy.sparse",
     "pool": "max pooling vs PyTorch; the selection matrix S vs the pool",
     "memory": f"peak memory of the im2col route, layer C with N={cases.MEMORY_BATCH}",
+    "layers": "default route on every layer vs PyTorch and vs its own floor",
 }
 
 
@@ -43,7 +48,7 @@ class Row:
     load: float | None = None  # most cores other processes used during a kept sample of this case
     redone: int = 0  # samples taken again because other processes were busy
     note: str = ""  # an error, a missing library, or information about the row
-    info: dict[str, float] = field(default_factory=dict)  # numbers shown beside the ratio (GFLOP/s, MiB, ...)
+    info: dict[str, float | str] = field(default_factory=dict)  # shown beside the ratio (GFLOP/s, MiB, route)
     samples: dict[str, list[float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -225,4 +230,63 @@ def memory_rows() -> list[Row]:
         info = {k: mib[k] for k in ("limit", "inputs", "output", "workspace_used")}
         rows.append(Row("memory", f"{case}, limit {label}", "bound", mib["peak"], mib["allowed"], "MiB", info=info))
         progress(rows[-1:])
+    return rows
+
+
+def layer_rows(timing: harness.Timing, names: list[str], dtypes: list[str] | None = None) -> list[Row]:
+    """Part "layers": each layer's default route (``cm.conv`` etc. without ``backend=``) against PyTorch and
+    against the floor of the route it took (``cases.chosen_route``), the three timed interleaved."""
+    rows: list[Row] = []
+    have_torch = harness.torch_module() is not None
+    for dtype in dtypes or cases.DTYPES:
+        for name in names:
+            layer = cases.LAYERS[name]
+            data = cases.make_layer_data(name, dtype)
+            for op in layer.ops:
+                case = f"{name} {op} {dtype}"
+                notes = []
+                try:
+                    route = cases.chosen_route(layer, op, dtype)
+                except Exception as exc:
+                    route, exc_text = "?", traceback.format_exception_only(type(exc), exc)[-1].strip()
+                    notes.append(f"route unknown: {exc_text[:60]}")
+                try:
+                    functions = {"convmat": cases.layer_op(layer, op, data)}
+                    if have_torch:
+                        functions["torch"] = cases.layer_torch_op(layer, op, data)
+                except Exception as exc:
+                    rows.append(error_row("layers", case, "torch", exc))
+                    continue
+                try:
+                    functions["floor"] = floors.floor_op(layer, op, data, route).run
+                except Exception as exc:
+                    notes.append(f"no floor: {traceback.format_exception_only(type(exc), exc)[-1].strip()[:60]}")
+                try:
+                    s = timing.measure(functions)
+                except Exception as exc:
+                    rows.append(error_row("layers", case, "torch", exc))
+                    continue
+                finally:
+                    functions.clear()  # the floor's precomputed operands
+                gflop = layer.flops / 1e9
+                row = timed(
+                    "layers",
+                    case,
+                    s,
+                    "convmat",
+                    "torch" if have_torch else None,
+                    "torch",
+                    gflops=gflop / median(s["convmat"]),
+                )
+                row.info["route"] = route
+                if "floor" in s:
+                    floor = median(s["floor"])
+                    row.info.update(floor=floor, floor_ratio=row.convmat / floor)
+                    row.info["floor_ratio_min"] = min(s["convmat"]) / min(s["floor"])
+                    row.samples["floor"] = s["floor"]
+                if not have_torch:
+                    notes.insert(0, "torch not installed")
+                row.note = "; ".join(notes)
+                rows.append(row)
+                progress(rows[-1:])
     return rows

@@ -5,7 +5,8 @@ Run from the repository root (kept out of the normal test run, whose
 
     python -m pytest bench --benchmark-only --benchmark-columns=min,median,ops --benchmark-sort=name
 
-and as a smoke test, every benchmark called once::
+and as a smoke test, every benchmark called once (the layers of ``test_bench_layers.py``
+on their small versions, ``cases.Layer.tiny``)::
 
     python -m pytest bench --benchmark-disable -q
 

@@ -21,6 +21,7 @@ TITLES = {
     "sparse": "sparse route / bare scipy.sparse (time)",
     "pool": "max pooling / PyTorch; S / max_pool (time)",
     "memory": "peak memory / its bound",
+    "layers": "default route / PyTorch, every layer (time)",
 }
 LOG_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 10, 20, 50, 100, 200)
 LOWER, HIGHER = "#3b6ea5", "#d08a2e"  # convmat below the reference / above it

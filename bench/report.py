@@ -2,9 +2,10 @@
 
 Usage, from the repository root (measures this checkout's convmat):
 
-    python bench/report.py                       # every part: about 10 minutes on 2 cores
-    python bench/report.py --quick               # 3 samples per case, sparse part on C only
+    python bench/report.py                       # every part: about 30 minutes on 2 cores (20 of them: layers)
+    python bench/report.py --quick               # 3 samples per case, sparse part on C only, layers in float32
     python bench/report.py --parts torch,pool    # some parts (torch and textbook run together)
+    python bench/report.py --parts layers --layers new   # the default route on the layers beside B-F
     python bench/report.py --json run.json --plot run.png --markdown run.md
     python bench/report.py --from-json docs/performance.json   # print a saved run
 
@@ -44,8 +45,9 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT)]  # this checkout's convmat, and the modules beside this file
 
 import cases  # noqa: E402
+import floors  # noqa: E402
 import harness  # noqa: E402
-from comparisons import PARTS, Row, conv_rows, memory_rows, pool_rows, sparse_rows  # noqa: E402
+from comparisons import PARTS, Row, conv_rows, layer_rows, memory_rows, pool_rows, sparse_rows  # noqa: E402
 
 #: Every printed line fits in this many columns.
 WIDTH = 100
@@ -199,6 +201,28 @@ TABLES: dict[str, tuple[str, list[Column]]] = {
             Column("peak/bound", ratio_cell),
         ],
     ),
+    "layers": (
+        'convmat = its default route (no backend=; under "auto" convmat picks a route per call), route = the '
+        "one taken (cm.choose_backend); torch = F.conv1d/2d/3d (groups, dilation), torch.nn.grad.conv1d/2d/"
+        "3d_input / _weight, F.conv_transpose2d (UP); /torch = convmat / torch, fastest = the same of the "
+        "fastest samples. floor = the route's core arithmetic on precomputed operands, without what convmat "
+        f"does around it (bench/floors.py): im2col: {floors.DESCRIPTION['im2col']} (input gradient as the route "
+        "runs it: with stride 1, those of the convolution of dY with the flipped kernel, else the patch-space "
+        "product W^T dY without the fold; depthwise: the same products, one row of taps per channel), on "
+        f"{harness.THREADS} threads as the route's; fft: {floors.DESCRIPTION['fft']}, transforms on "
+        f"{harness.THREADS} workers; /floor = convmat / floor.",
+        [
+            CASE,
+            Column("route", lambda r: str(r.info.get("route", "-")), left=True),
+            Column("convmat", lambda r: fmt_time(r.convmat)),
+            Column("torch", lambda r: fmt_time(r.reference)),
+            Column("/torch", ratio_cell),
+            FASTEST,
+            Column("floor", lambda r: fmt_time(r.info.get("floor"))),
+            Column("/floor", lambda r: fmt(r.info.get("floor_ratio"))),
+            OTHERS,
+        ],
+    ),
 }
 
 #: Above the first table: the columns every table shares.
@@ -273,6 +297,26 @@ LAYER_LEGEND = (
 )
 
 
+def _dims(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
+
+
+NEW_LAYER_COLUMNS = [
+    Column("layer", lambda c: c.name, left=True),
+    Column("x", lambda c: _dims(c.x_shape), left=True),
+    Column("weight", lambda c: _dims(c.w_shape), left=True),
+    Column("s/p/d/g", lambda c: f"{c.stride}/{c.padding}/{c.dilation}/{c.groups}"),
+    Column("GFLOP", lambda c: f"{c.flops / 1e9:.2f}"),
+    Column("nnz(W)", lambda c: f"{c.sparse_nnz / 1e6:.1f} M"),
+    Column("resembles", lambda c: c.resembles, left=True),
+]
+NEW_LAYER_LEGEND = (
+    'Beside B-F (part "layers"): s/p/d/g = stride / zero padding / dilation / groups; UP is a transposed '
+    "convolution (conv_transpose, F.conv_transpose2d; weight C_in x C_out x k x k), timed forward only, its "
+    "GFLOP and nnz(W) those of the convolution W it is the transpose of."
+)
+
+
 def layer_notes() -> list[str]:
     pool = ", ".join(f"{k} {'x'.join(map(str, s))}" for k, s in cases.POOL_SHAPES.items())
     return [
@@ -285,6 +329,8 @@ def layer_notes() -> list[str]:
 def layers_text() -> list[str]:
     lines = ["Layers", *wrap(LAYER_LEGEND), ""]
     lines += text_table(LAYER_COLUMNS, list(cases.CONFIGS.values()))
+    lines += ["", *wrap(NEW_LAYER_LEGEND), ""]
+    lines += text_table(NEW_LAYER_COLUMNS, list(cases.NEW_LAYERS.values()))
     lines.append("")
     for note in layer_notes():
         lines += wrap(note)
@@ -360,7 +406,52 @@ def summary(rows: list[Row]) -> list[dict]:
     values = ratios("memory")
     if values:
         out.append({"part": "memory", "text": f"peak {span(values)} of its bound over {len(values)} cases"})
+    for dtype in cases.DTYPES:
+        entry = layers_summary([r for r in rows if r.part == "layers" and r.case.endswith(dtype)], dtype)
+        if entry:
+            out.append(entry)
     return out
+
+
+def layers_summary(rows: list[Row], dtype: str) -> dict | None:
+    """Part "layers" in one dtype: convmat / PyTorch over the dense layers, the grouped and small depthwise ones,
+    DW31's forward and the whole table; convmat / its floor over the whole table."""
+    timed_rows = [r for r in rows if r.ratio is not None]
+    floors_ = [(r.info["floor_ratio"], r.case) for r in rows if isinstance(r.info.get("floor_ratio"), float)]
+    if not timed_rows and not floors_:
+        return None
+
+    def layer(r: Row) -> str:
+        return r.case.split()[0]
+
+    parts, numbers = [], {}
+    dense = [r.ratio for r in timed_rows if layer(r) in cases.DENSE_LAYERS]
+    if dense:
+        numbers["geomean_dense"] = geomean(dense)
+        parts.append(f"dense layers geometric mean {geomean(dense):.2f} ({len(dense)} cases)")
+    grouped = [(r.ratio, r.case) for r in timed_rows if layer(r) in cases.GROUPED_LAYERS]
+    if grouped:
+        worst, case = max(grouped)
+        numbers["max_grouped"] = worst
+        parts.append(f"{', '.join(cases.GROUPED_LAYERS)} at most {worst:.2f} ({case.rsplit(' ', 1)[0]})")
+    dw31 = [r.ratio for r in timed_rows if r.case == f"DW31 forward {dtype}"]
+    if dw31:
+        numbers["dw31_forward_speedup"] = 1 / dw31[0]
+        parts.append(f"DW31 forward speed-up over PyTorch {1 / dw31[0]:.2f}x")
+    if timed_rows:
+        whole = [r.ratio for r in timed_rows]
+        numbers["geomean"] = geomean(whole)
+        parts.append(f"whole table geometric mean {geomean(whole):.2f} ({len(whole)} cases)")
+    text = f"{dtype}: vs PyTorch: " + "; ".join(parts) if parts else f"{dtype}: PyTorch not timed"
+    if floors_:
+        values = [v for v, _ in floors_]
+        worst, case = max(floors_)
+        numbers["geomean_floor"] = geomean(values)
+        text += (
+            f". vs its floor: geometric mean {geomean(values):.2f}, {span(values)} "
+            f"(at most in {case.rsplit(' ', 1)[0]})"
+        )
+    return {"part": "layers", "dtype": dtype, "text": text, **numbers}
 
 
 def load_summary(rows: list[Row]) -> str:
@@ -419,6 +510,10 @@ def part_text(part: str, rows: list[Row]) -> list[str]:
         if across:
             lines += ["", *wrap(ACROSS_LEGEND), ""]
             lines += text_table(ACROSS_COLUMNS, across)
+    if part == "layers":
+        notes = [f"{r.case}: {r.note}" for r in rows if r.part == part and r.note and r.ratio is not None]
+        if notes:
+            lines += ["", *wrap("Notes: " + "; ".join(notes))]
     return lines
 
 
@@ -443,6 +538,7 @@ def tables_text(rows: list[Row]) -> str:
 def markdown(rows: list[Row], machine: dict) -> str:
     """The layers, the machine, the summary and one table per part, as MyST/GitHub Markdown."""
     out = [LAYER_LEGEND, "", *markdown_table(LAYER_COLUMNS, list(cases.CONFIGS.values())), ""]
+    out += [NEW_LAYER_LEGEND, "", *markdown_table(NEW_LAYER_COLUMNS, list(cases.NEW_LAYERS.values())), ""]
     out += [" ".join(layer_notes()), "", "| | |", "|---|---|"]
     for key in MACHINE_KEYS:
         if key in machine:
@@ -502,6 +598,22 @@ def parse_parts(text: str, parser: argparse.ArgumentParser) -> list[str]:
     return [p for p in PARTS if p in chosen]
 
 
+def parse_layers(text: str, parser: argparse.ArgumentParser) -> list[str]:
+    """``--layers``: names (any case), ``new`` (the layers beside B-F) or ``all``, in the order of ``cases.LAYERS``."""
+    known = {name.upper(): name for name in cases.LAYERS}
+    chosen: set[str] = set()
+    for item in (t.strip().upper() for t in text.split(",")):
+        if item == "ALL":
+            chosen |= set(cases.LAYERS)
+        elif item == "NEW":
+            chosen |= set(cases.NEW_LAYERS)
+        elif item in known:
+            chosen.add(known[item])
+        elif item:
+            parser.error(f"unknown layer {item!r}: choose from {', '.join(cases.LAYERS)}, new or all")
+    return [name for name in cases.LAYERS if name in chosen]
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python bench/report.py",
@@ -509,7 +621,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         epilog="\n\n".join(__doc__.split("\n\n")[1:3]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--quick", action="store_true", help="3 samples of >= 20 ms per case, sparse part on C only")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="3 samples of >= 20 ms per case, sparse part on C only, layers part in float32 only",
+    )
     parser.add_argument("--repeats", type=int, help="samples per case (default 7, --quick 3)")
     parser.add_argument("--min-time", type=float, help="seconds per sample (default 0.05, --quick 0.02)")
     parser.add_argument(
@@ -520,6 +636,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--targets", dest="parts", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # = --parts
     parser.add_argument(
         "--configs", default=",".join(cases.CONFIGS), help="layers of the torch and textbook parts (default: all)"
+    )
+    parser.add_argument(
+        "--layers",
+        default="all",
+        help="layers of the layers part: names, 'new' (all but B-F) or 'all' (default)",
+    )
+    parser.add_argument(
+        "--dtypes", help=f"dtypes of the layers part (default {','.join(cases.DTYPES)}; --quick: float32)"
     )
     parser.add_argument(
         "--json", metavar="FILE", help="also write the run as JSON (with --from-json: rewrite the saved run)"
@@ -547,6 +671,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.parts = parse_parts(args.parts, parser)
     args.configs = [c.strip().upper() for c in args.configs.split(",") if c.strip()]
     args.sparse_configs = ["C"] if args.quick else list(cases.SPARSE_CONFIGS)
+    args.layers = parse_layers(args.layers, parser)
+    args.dtypes = [t.strip() for t in (args.dtypes or ("float32" if args.quick else ",".join(cases.DTYPES))).split(",")]
+    if not args.dtypes or not set(args.dtypes) <= set(cases.DTYPES):
+        parser.error(f"bad --dtypes (choose from {','.join(cases.DTYPES)})")
     if args.repeats < 1 or not set(args.configs) <= set(cases.CONFIGS):
         parser.error(f"bad --repeats or --configs (layers: {','.join(cases.CONFIGS)})")
     return args
@@ -554,7 +682,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def parameters(args: argparse.Namespace) -> dict:
     """What was measured and how: the options that shape a run, not where its output went."""
-    keys = ("quick", "repeats", "min_time", "settle", "wait_quiet", "parts", "configs", "sparse_configs")
+    keys = (
+        "quick",
+        "repeats",
+        "min_time",
+        "settle",
+        "wait_quiet",
+        "parts",
+        "configs",
+        "sparse_configs",
+        "layers",
+        "dtypes",
+    )
     return {k: getattr(args, k) for k in keys}
 
 
@@ -603,6 +742,8 @@ def measure(args: argparse.Namespace) -> tuple[list[Row], dict, float]:
             rows += pool_rows(timing)
         if "memory" in args.parts:
             rows += memory_rows()
+        if "layers" in args.parts:
+            rows += layer_rows(timing, args.layers, args.dtypes)
         machine["sgemm_after"] = harness.sgemm_probe()
     elapsed = (datetime.datetime.now().astimezone() - started).total_seconds()
     return rows, machine, elapsed
