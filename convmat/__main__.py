@@ -192,9 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--optimizer", choices=("adam", "sgd"), default="adam", help="adam, or sgd with momentum 0.9 (default adam)"
     )
-    train.add_argument(
-        "--backend", choices=BACKENDS, default="auto", help="route of the convolutions (default auto)"
-    )
+    train.add_argument("--backend", choices=BACKENDS, default="auto", help="route of the convolutions (default auto)")
     train.add_argument(
         "--seed", type=_seed, default=0, metavar="N", help="seed of the initialisation and batch order (default 0)"
     )

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterator, Sequence
-from math import prod
 from typing import Any, Literal, TypeVar, get_args
 
 import numpy as np
@@ -46,14 +45,13 @@ from .geometry import (
     check_shape,
     conv_problem,
     conv_transpose_problem,
-    input_grad_conv_geometry,
 )
-from .im2col import fold_patches, patch_bytes, patch_chunks
 from .padding import unpad_adjoint
 from .parallel import run_in_threads
 from .patterns import patch_selection_matrix
 from .route_choice import pick_route
 from .sizes import check_matrix_size, patch_selection_size
+from .tap_shifts import Source, correlate, correlate_weight_grad, fill_source, forward_grid, input_grad_grids, tap_major
 
 __all__ = [
     "BACKENDS",
@@ -128,36 +126,18 @@ def _grad_output(grad_output: ArrayLike, geom: ConvGeometry, batch: int, c_out: 
 # ---------------------------------------------------------------------------
 
 
-#: Output positions per sample below which the samples of a chunk share one GEMM per group, over patches laid
-#: out channel-major (``[C*K, n*L]``), instead of one GEMM per sample. Products with few columns keep BLAS well
-#: below its speed (bench/ configs D and F, L = 256 and 196, ran 10-25 % faster with one GEMM); with more columns
-#: the per-sample GEMMs are as fast and write the ``[N, C_out, L]`` result in place (configs B, C, E).
-ONE_GEMM_MAX_OUTPUT = 512
-#: Columns (``n*L``) a shared GEMM should have at least, where the workspace limit allows: with fewer, one GEMM
-#: per sample is as fast (config F in float64, two samples per 8 MiB chunk, measured 10 % slower as one GEMM).
-ONE_GEMM_MIN_COLUMNS = 2048
-
-
-def _one_gemm(geom: ConvGeometry) -> bool:
-    return geom.output_size < ONE_GEMM_MAX_OUTPUT
-
-
-def _one_gemm_samples(geom: ConvGeometry) -> int:
-    return -(-ONE_GEMM_MIN_COLUMNS // geom.output_size)
-
-
-def _channel_major(a: np.ndarray, groups: int) -> np.ndarray:
-    """``[n, G*c, L]`` (any trailing shape) as a contiguous ``[G, c, n*L]``: the chunk's GEMM operand."""
-    n, channels = a.shape[:2]
-    length = prod(a.shape[2:])
-    grouped = a.reshape(n, groups, channels // groups, length).transpose(1, 2, 0, 3)
-    return np.ascontiguousarray(grouped).reshape(groups, channels // groups, n * length)
-
-
 #: Floating-point operations of the im2col route below which a further thread does not pay for itself (handing
 #: a block to a thread costs about 0.05 ms; config B, 0.04 GFLOP a call, ran 1.3x faster on two threads in
 #: float64 and 5 % slower in float32, where its tiny per-sample products contend in OpenBLAS).
 MIN_FLOPS_PER_THREAD = 10_000_000
+#: Bytes of a block's patches and products, about (:mod:`convmat.tap_shifts`): the gather writes them and the
+#: GEMM reads them straight after, from the core's cache (2-d and 3-d layers ran fastest with 1-4 MiB).
+BLOCK_BYTES = 2 << 20
+#: The same where each group has one output channel (depthwise): every group's product is a matrix-vector
+#: product that streams its patches once, so a block takes more groups at a time and the calls get fewer
+#: (on two threads, 3x3 and 7x7 depthwise layers ran 1.2-1.9x faster than with 2 MiB blocks, and with 8 MiB
+#: no faster).
+VECTOR_BLOCK_BYTES = 4 << 20
 
 
 def _map_flops(batch: int, c_out: int, ck: int, length: int) -> int:
@@ -175,64 +155,78 @@ def _over_batch(function: Callable[[slice, int], _T], batch: int, flops: int, sa
     return run_in_threads(function, batch, MIN_FLOPS_PER_THREAD, flops, max_threads=room)
 
 
-def _channel_major_bytes(c_out: int, geom: ConvGeometry, itemsize: int) -> int:
-    """One sample's share of a chunk's ``[C_out, n*L]`` operand in the one-GEMM layout (a product, or dy)."""
-    return c_out * geom.output_size * itemsize
+def _summed(partials: list[np.ndarray]) -> np.ndarray:
+    """The sum of the threads' partial kernel gradients, in the first one's buffer."""
+    total = partials[0]
+    for partial in partials[1:]:
+        total += partial
+    return total
 
 
-def _patch_route_bytes(c_in: int, c_out: int, geom: ConvGeometry, itemsize: int) -> int:
-    """Workspace of one sample in the forward and the kernel gradient: its patches (+ its channel-major product)."""
-    return patch_bytes(c_in, geom, itemsize) + (_channel_major_bytes(c_out, geom, itemsize) if _one_gemm(geom) else 0)
+def _pointwise(geom: ConvGeometry) -> bool:
+    """A 1x1 kernel at stride 1 on an unpadded input: the patch matrix of a sample is the sample itself."""
+    return geom.kernel_numel == 1 and not geom.is_padded and all(s == 1 for s in geom.stride)
 
 
-def _col2im_bytes(c_in: int, c_out: int, geom: ConvGeometry, itemsize: int) -> int:
-    """Workspace of one sample in the col2im input gradient: its patch-space gradient (+ channel-major dy)."""
-    per_sample = c_in * geom.kernel_numel * geom.output_size * itemsize
-    if _one_gemm(geom):
-        per_sample += _channel_major_bytes(c_out, geom, itemsize)
-    if geom.padding_mode != "zeros":
-        per_sample += c_in * prod(geom.padded_spatial) * itemsize  # the padded image folded into
-    return per_sample
+def _column_bytes(taps: int, channels: int, out_channels: int, itemsize: int) -> int:
+    """One column of a block (all groups): ``taps * channels`` patch values and ``out_channels`` product values."""
+    return (taps * channels + out_channels) * itemsize
+
+
+def _sample_bytes(channels: int, source: Source, column_bytes: int, itemsize: int) -> int:
+    """The least workspace of a thread: one sample's flat rows and one column of a block."""
+    return channels * source.length * itemsize + column_bytes
+
+
+def _source_chunks(
+    x: np.ndarray, source: Source, column_bytes: int, threads: int, vector: bool = False
+) -> Iterator[tuple[slice, np.ndarray, int]]:
+    """``(samples, rows, block_bytes)``: the batch chunk by chunk as flat rows (:func:`fill_source`), in one buffer.
+
+    A chunk's rows and the blocks of ``block_bytes`` that the caller gathers from
+    them share this thread's part of the workspace limit, half each. ``vector``:
+    the products have one output channel per group.
+    """
+    batch, channels = x.shape[:2]
+    target = VECTOR_BLOCK_BYTES if vector else BLOCK_BYTES
+    block = max(column_bytes, min(target, get_workspace_limit() // threads // 2))
+    step = chunk_size(batch, channels * source.length * x.itemsize, threads=2 * threads)
+    rows = np.zeros((min(step, batch), channels, source.length), dtype=x.dtype)  # the padding and slack stay zero
+    for start in range(0, batch, step):
+        stop = min(start + step, batch)
+        fill_source(rows[: stop - start], x[start:stop], source)
+        yield slice(start, stop), rows[: stop - start], block
 
 
 def _forward_im2col(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int) -> np.ndarray:
-    batch, c_out, cin_g = x.shape[0], w.shape[0], w.shape[1]
-    ck, length = cin_g * geom.kernel_numel, geom.output_size
-    y = np.empty((batch, c_out, length), dtype=x.dtype)
-    w_g = w.reshape(groups, c_out // groups, ck)
+    batch, c_in, c_out = x.shape[0], x.shape[1], w.shape[0]
+    flops = _map_flops(batch, c_out, w.shape[1] * geom.kernel_numel, geom.output_size)
+    y = np.empty((batch, c_out, *geom.output_spatial), dtype=x.dtype)
+    if _pointwise(geom):
+        w_g = w.reshape(groups, c_out // groups, c_in // groups)
+
+        def pointwise(part: slice, threads: int) -> None:
+            n, length = part.stop - part.start, geom.output_size
+            # [G, co, ci] @ [n, G, ci, L] -> [n, G, co, L]
+            np.matmul(
+                w_g,
+                x[part].reshape(n, groups, c_in // groups, length),
+                out=y[part].reshape(n, groups, c_out // groups, length),
+            )
+
+        _over_batch(pointwise, batch, flops, 1)
+        return y
+    grid = forward_grid(geom)
+    weight = tap_major(w, groups, grid.taps)
+    column_bytes = _column_bytes(geom.kernel_numel, c_in, c_out, x.itemsize)
 
     def block(part: slice, threads: int) -> None:
-        _forward_block(x[part], w_g, geom, y[part], threads)
+        chunks = _source_chunks(x[part], grid.source, column_bytes, threads, c_out == groups)
+        for samples, rows, block_bytes in chunks:
+            correlate(rows, grid, weight, y[part][samples], block_bytes)
 
-    flops = _map_flops(batch, c_out, ck, length)
-    _over_batch(block, batch, flops, _patch_route_bytes(x.shape[1], c_out, geom, x.itemsize))
-    return y.reshape(batch, c_out, *geom.output_spatial)
-
-
-def _forward_block(x: np.ndarray, w_g: np.ndarray, geom: ConvGeometry, y: np.ndarray, threads: int) -> None:
-    """``y = W x`` for a block of the batch, chunk by chunk of its patches (``w_g`` is ``[G, co, ci*K]``)."""
-    groups, co, ck = w_g.shape
-    c_out, length = groups * co, geom.output_size
-    if _one_gemm(geom):
-        extra = _channel_major_bytes(c_out, geom, x.itemsize)  # the GEMM's output before it is transposed into y
-        for part, patches in patch_chunks(
-            x,
-            geom,
-            channel_major=True,
-            extra_bytes_per_sample=extra,
-            min_samples=_one_gemm_samples(geom),
-            threads=threads,
-        ):
-            n = part.stop - part.start
-            # [G, co, ci*K] @ [G, ci*K, n*L] -> [G, co, n*L] -> [n, G*co, L]
-            product = np.matmul(w_g, patches.reshape(groups, ck, n * length))
-            y[part] = product.reshape(c_out, n, length).swapaxes(0, 1)
-    else:
-        for part, patches in patch_chunks(x, geom, threads=threads):
-            n = patches.shape[0]
-            # [G, co, ci*K] @ [n, G, ci*K, L] -> [n, G, co, L], written in place
-            out = y[part].reshape(n, groups, co, length)
-            np.matmul(w_g, patches.reshape(n, groups, ck, length), out=out)
+    _over_batch(block, batch, flops, _sample_bytes(c_in, grid.source, column_bytes, x.itemsize))
+    return y
 
 
 def _sparse_w(w: np.ndarray, geom: ConvGeometry, groups: int, matrix: sp.csr_array | None) -> sp.csr_array:
@@ -252,81 +246,48 @@ def _forward_sparse(
     return y.T.reshape(batch, c_out, *geom.output_spatial)
 
 
-def flip_kernel(w: np.ndarray, groups: int) -> np.ndarray:
-    """The kernel of the transposed map: flipped 180° in space, input and output channels swapped per group.
-
-    ``[G*co, ci, *k] -> [G, co, ci, *k] -> [G, ci, co, *k] -> [G*ci, co, *k]``, then reversed along each
-    spatial axis (flipped, not transposed).
-
-    Examples
-    --------
-    >>> flip_kernel(np.arange(4.0).reshape(1, 1, 2, 2), 1)[0, 0]
-    array([[3., 2.],
-           [1., 0.]])
-    """
-    c_out, cin_g, *kernel = w.shape
-    swapped = w.reshape(groups, c_out // groups, cin_g, *kernel).swapaxes(1, 2)
-    swapped = swapped.reshape(groups * cin_g, c_out // groups, *kernel)
-    return np.ascontiguousarray(np.flip(swapped, axis=tuple(range(2, w.ndim))))
-
-
 def _input_grad_im2col(dy: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int) -> np.ndarray:
-    as_conv = input_grad_conv_geometry(geom)
-    if as_conv is not None and w.shape[0] <= w.shape[1] * groups:
-        # Stride 1: the transposed map is itself a convolution (flipped kernel, full padding), so it can
-        # run on patches of dy + GEMM instead of a scatter. Its patches hold C_out * K * L values per
-        # sample against col2im's C_in * K * L: take it when it moves no more data.
-        conv_geom, crop = as_conv
-        cropped = dy[
-            (slice(None), slice(None), *(slice(lo, n - hi) for (lo, hi), n in zip(crop, dy.shape[2:], strict=True)))
-        ]
-        dx = _forward_im2col(cropped, flip_kernel(w, groups), conv_geom, groups)
-        if geom.padding_mode == "zeros":
-            return dx
-        return unpad_adjoint(dx, geom.padding, geom.input_spatial, geom.padding_mode)
-    return _input_grad_col2im(dy, w, geom, groups)
-
-
-def _input_grad_col2im(dy: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int) -> np.ndarray:
     batch, c_out, cin_g = dy.shape[0], w.shape[0], w.shape[1]
-    ck, c_in = cin_g * geom.kernel_numel, cin_g * groups
-    dx = np.empty((batch, c_in, *geom.input_spatial), dtype=dy.dtype)
-    w_t = w.reshape(groups, c_out // groups, ck).transpose(0, 2, 1)
+    c_in = cin_g * groups
+    flops = _map_flops(batch, c_out, cin_g * geom.kernel_numel, geom.output_size)
+    if _pointwise(geom):
+        dx = np.empty((batch, c_in, *geom.input_spatial), dtype=dy.dtype)
+        w_t = w.reshape(groups, c_out // groups, cin_g).transpose(0, 2, 1)
 
-    def block(part: slice, threads: int) -> None:
-        _input_grad_col2im_block(dy[part], w_t, geom, dx[part], threads)
+        def pointwise(part: slice, threads: int) -> None:
+            n, length = part.stop - part.start, geom.input_size
+            # [G, ci, co] @ [n, G, co, L] -> [n, G, ci, L]
+            np.matmul(
+                w_t,
+                dy[part].reshape(n, groups, c_out // groups, length),
+                out=dx[part].reshape(n, groups, cin_g, length),
+            )
 
-    flops = _map_flops(batch, c_out, ck, geom.output_size)
-    _over_batch(block, batch, flops, _col2im_bytes(c_in, c_out, geom, dy.itemsize))
-    return dx
-
-
-def _input_grad_col2im_block(dy: np.ndarray, w_t: np.ndarray, geom: ConvGeometry, dx: np.ndarray, threads: int) -> None:
-    """``dx = Wᵀ dy`` for a block of the batch: patch-space gradients, folded back chunk by chunk.
-
-    ``w_t`` is ``[G, ci*K, co]``.
-    """
-    groups, ck, co = w_t.shape
-    batch, c_in, c_out, length, nd = dy.shape[0], dx.shape[1], groups * co, geom.output_size, geom.ndim
-    one_gemm = _one_gemm(geom)
-    per_sample = _col2im_bytes(c_in, c_out, geom, dy.itemsize)
-    step = chunk_size(batch, per_sample, _one_gemm_samples(geom) if one_gemm else 1, threads)
-    storage = np.empty(min(step, batch) * c_in * geom.kernel_numel * length, dtype=dy.dtype)
-    for start in range(0, batch, step):
-        stop = min(start + step, batch)
-        n = stop - start
-        dcols = storage[: n * c_in * geom.kernel_numel * length]
-        # Wᵀ in patch space, then folded back as [n, C_in, *kernel, *out]
-        if one_gemm:
-            # [G, ci*K, co] @ [G, co, n*L] -> [G, ci*K, n*L] = [C_in, *kernel, n, *out]
-            np.matmul(w_t, _channel_major(dy[start:stop], groups), out=dcols.reshape(groups, ck, n * length))
-            cols = np.moveaxis(dcols.reshape(c_in, *geom.kernel_size, n, *geom.output_spatial), 1 + nd, 0)
+        _over_batch(pointwise, batch, flops, 1)
+        return dx
+    zeros = geom.padding_mode == "zeros"
+    # The phases tile the input (zero padding) or the padded input (other modes: folded back by the padding's adjoint)
+    grad = np.empty((batch, c_in, *(geom.input_spatial if zeros else geom.padded_spatial)), dtype=dy.dtype)
+    phases = []
+    for phase in input_grad_grids(geom):
+        if phase.grid is None:  # no tap reaches these positions
+            grad[(slice(None), slice(None), *phase.index)] = 0
         else:
-            # [G, ci*K, co] @ [n, G, co, L] -> [n, G, ci*K, L]
-            out = dcols.reshape(n, groups, ck, length)
-            np.matmul(w_t, dy[start:stop].reshape(n, groups, co, length), out=out)
-            cols = dcols.reshape(n, c_in, *geom.kernel_size, *geom.output_spatial)
-        fold_patches(cols, geom, out=dx[start:stop])
+            phases.append((phase.index, phase.grid, tap_major(w, groups, phase.grid.taps, transpose=True)))
+    if phases:
+        source = phases[0][1].source
+        column_bytes = _column_bytes(max(len(grid.taps) for _, grid, _ in phases), c_out, c_in, dy.itemsize)
+
+        def block(part: slice, threads: int) -> None:
+            for samples, rows, block_bytes in _source_chunks(dy[part], source, column_bytes, threads, cin_g == 1):
+                target = grad[part][samples]
+                for index, grid, weight in phases:
+                    correlate(rows, grid, weight, target[(slice(None), slice(None), *index)], block_bytes)
+
+        _over_batch(block, batch, flops, _sample_bytes(c_out, source, column_bytes, dy.itemsize))
+    if zeros:
+        return grad
+    return unpad_adjoint(grad, geom.padding, geom.input_spatial, geom.padding_mode)
 
 
 def _input_grad_sparse(
@@ -356,43 +317,35 @@ def _sparse_patch_chunks(x: np.ndarray, geom: ConvGeometry) -> Iterator[tuple[sl
 def _weight_grad_im2col(
     x: np.ndarray, dy: np.ndarray, weight_shape: tuple[int, ...], geom: ConvGeometry, groups: int
 ) -> np.ndarray:
+    batch, c_in = x.shape[:2]
     c_out, cin_g = weight_shape[:2]
-    ck = cin_g * geom.kernel_numel
+    co = c_out // groups
+    flops = _map_flops(batch, c_out, cin_g * geom.kernel_numel, geom.output_size)
+    if _pointwise(geom):
+
+        def pointwise(part: slice, threads: int) -> np.ndarray:
+            dw = np.zeros((groups, co, cin_g), dtype=x.dtype)
+            for n in range(part.start, part.stop):
+                # [G, co, L] @ [G, L, ci] -> [G, co, ci]
+                dw += np.matmul(dy[n].reshape(groups, co, -1), x[n].reshape(groups, cin_g, -1).swapaxes(1, 2))
+            return dw
+
+        return _summed(_over_batch(pointwise, batch, flops, 1)).reshape(weight_shape)
+    grid = forward_grid(geom)
+    column_bytes = _column_bytes(geom.kernel_numel, c_in, c_out, x.itemsize)
+    finite = bool(np.isfinite(x.sum()))  # a NaN or inf anywhere makes the sum one (an overflow only looks like one)
 
     def block(part: slice, threads: int) -> np.ndarray:
-        if _one_gemm(geom):
-            return _weight_grad_one_gemm(x[part], dy[part], c_out, geom, groups, threads)
-        chunks = patch_chunks(x[part], geom, threads=threads)
-        return _weight_grad_per_sample(chunks, dy[part], weight_shape, geom, groups)
+        dw = np.zeros((groups, co, geom.kernel_numel * cin_g), dtype=x.dtype)
+        for samples, rows, block_bytes in _source_chunks(x[part], grid.source, column_bytes, threads, co == 1):
+            dw += correlate_weight_grad(rows, grid, dy[part][samples], groups, block_bytes, finite)
+        return dw
 
-    flops = _map_flops(x.shape[0], c_out, ck, geom.output_size)
-    partials = _over_batch(block, x.shape[0], flops, _patch_route_bytes(x.shape[1], c_out, geom, x.itemsize))
-    dw = partials[0]
-    for partial in partials[1:]:
-        dw += partial
-    return dw.reshape(weight_shape)
-
-
-def _weight_grad_one_gemm(
-    x: np.ndarray, dy: np.ndarray, c_out: int, geom: ConvGeometry, groups: int, threads: int
-) -> np.ndarray:
-    """``[G, co, ci*K]`` kernel gradient of a block of the batch, one GEMM per chunk of channel-major patches."""
-    cin_g, length = x.shape[1] // groups, geom.output_size
-    ck = cin_g * geom.kernel_numel
-    dw = np.zeros((groups, c_out // groups, ck), dtype=dy.dtype)
-    extra = _channel_major_bytes(c_out, geom, dy.itemsize)  # dy's chunk, laid out channel-major
-    for part, patches in patch_chunks(
-        x,
-        geom,
-        channel_major=True,
-        extra_bytes_per_sample=extra,
-        min_samples=_one_gemm_samples(geom),
-        threads=threads,
-    ):
-        n = part.stop - part.start
-        # [G, co, n*L] @ [G, n*L, ci*K] -> [G, co, ci*K]: the GEMM sums over the chunk's samples too
-        dw += np.matmul(_channel_major(dy[part], groups), patches.reshape(groups, ck, n * length).swapaxes(1, 2))
-    return dw
+    dw = _summed(_over_batch(block, batch, flops, _sample_bytes(c_in, grid.source, column_bytes, x.itemsize)))
+    # [G, co, (tap, ci)] in the grid's tap order -> [G*co, ci, *kernel]
+    result = np.empty((groups, co, cin_g, geom.kernel_numel), dtype=dw.dtype)
+    result[..., list(grid.taps)] = dw.reshape(groups, co, len(grid.taps), cin_g).transpose(0, 1, 3, 2)
+    return result.reshape(weight_shape)
 
 
 def _weight_grad_sparse(
@@ -429,7 +382,12 @@ _WEIGHT_GRAD: dict[str, Callable] = {
 
 
 def _route(
-    backend: str, geom: ConvGeometry, channels: tuple[int, int], groups: int, operands: tuple[np.ndarray, np.ndarray]
+    backend: str,
+    op: str,
+    geom: ConvGeometry,
+    channels: tuple[int, int],
+    groups: int,
+    operands: tuple[np.ndarray, np.ndarray],
 ) -> str:
     """The route a call takes: ``backend`` itself, or the rule's choice for ``"auto"``.
 
@@ -443,7 +401,7 @@ def _route(
     if backend != "auto":
         return backend
     batched = operands[0]
-    route = pick_route(geom, batched.shape[0], *channels, groups, batched.dtype)
+    route = pick_route(geom, batched.shape[0], *channels, groups, batched.dtype, op)
     if route == "fft" and not all(np.isfinite(np.sum(a)) for a in operands):
         return "im2col"
     return route
@@ -478,7 +436,7 @@ def forward(
     xw, ww = x.astype(work, copy=False), w.astype(work, copy=False)
     if matrix is not None:
         return _forward_sparse(xw, ww, geom, groups, matrix).astype(dtype, copy=False)
-    route = _route(backend, geom, (x.shape[1], w.shape[0]), groups, (xw, ww))
+    route = _route(backend, "forward", geom, (x.shape[1], w.shape[0]), groups, (xw, ww))
     return _FORWARD[route](xw, ww, geom, groups).astype(dtype, copy=False)
 
 
@@ -505,7 +463,7 @@ def input_grad(
     dyw, ww = dy.astype(work, copy=False), w.astype(work, copy=False)
     if matrix is not None:
         return _input_grad_sparse(dyw, ww, geom, groups, matrix).astype(dtype, copy=False)
-    route = _route(backend, geom, (w.shape[1] * groups, w.shape[0]), groups, (dyw, ww))
+    route = _route(backend, "input_grad", geom, (w.shape[1] * groups, w.shape[0]), groups, (dyw, ww))
     return _INPUT_GRAD[route](dyw, ww, geom, groups).astype(dtype, copy=False)
 
 
@@ -528,7 +486,7 @@ def weight_grad(
     dtype = result_dtype(x, dy)
     work = compute_dtype(dtype)
     xw, dyw = x.astype(work, copy=False), dy.astype(work, copy=False)
-    route = _route(backend, geom, (x.shape[1], weight_shape[0]), groups, (xw, dyw))
+    route = _route(backend, "weight_grad", geom, (x.shape[1], weight_shape[0]), groups, (xw, dyw))
     return _WEIGHT_GRAD[route](xw, dyw, weight_shape, geom, groups).astype(dtype, copy=False)
 
 
@@ -784,6 +742,11 @@ def choose_backend(
     'im2col'
     >>> cm.choose_backend((2, 64, 56, 56), (64, 1, 31, 31), padding=15, groups=64)
     'fft'
+    >>> dw13 = {"padding": 6, "groups": 64}
+    >>> cm.choose_backend((8, 64, 56, 56), (64, 1, 13, 13), **dw13, op="weight_grad")
+    'fft'
+    >>> cm.choose_backend((8, 64, 56, 56), (64, 1, 13, 13), **dw13)
+    'im2col'
     """
     check_choice(op, "op", OPS)
     try:
@@ -794,7 +757,7 @@ def choose_backend(
     geom, groups = conv_problem(
         shape, wshape, stride, padding, dilation, groups, padding_mode, input_name="x_shape", weight_name="weight_shape"
     )
-    return pick_route(geom, shape[0], shape[1], wshape[0], groups, compute_dtype(dt))
+    return pick_route(geom, shape[0], shape[1], wshape[0], groups, compute_dtype(dt), op)
 
 
 def conv_transpose(

@@ -12,29 +12,22 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
-from math import prod
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from ._arrays import as_array
-from .config import chunk_size
 from .geometry import ConvGeometry, IntOrTuple, Padding, fold_problem, unfold_problem
 from .padding import pad_spatial, unpad_adjoint
 from .patterns import tap_blocks
 from .windows import window_view
 
-__all__ = ["col2im", "extract_patches", "fold_patches", "im2col", "patch_bytes", "patch_chunks"]
+__all__ = ["col2im", "extract_patches", "fold_patches", "im2col"]
 
 
-def _patch_order(n: int, channel_major: bool = False) -> tuple[int, ...]:
-    """Axis order taking a window view ``[N, C, *out, *kernel]`` to patches ``[N, C, *kernel, *out]``.
-
-    With ``channel_major``, to ``[C, *kernel, N, *out]`` instead.
-    """
-    if channel_major:
-        return (1, *range(2 + n, 2 + 2 * n), 0, *range(2, 2 + n))
+def _patch_order(n: int) -> tuple[int, ...]:
+    """Axis order taking a window view ``[N, C, *out, *kernel]`` to patches ``[N, C, *kernel, *out]``."""
     return (0, 1, *range(2 + n, 2 + 2 * n), *range(2, 2 + n))
 
 
@@ -46,70 +39,6 @@ def extract_patches(x: np.ndarray, geom: ConvGeometry) -> np.ndarray:
     xp = pad_spatial(x, geom.padding, geom.padding_mode)
     view = window_view(xp, geom.kernel_size, geom.stride, geom.dilation, geom.output_spatial)
     return np.ascontiguousarray(view.transpose(_patch_order(geom.ndim)))
-
-
-def patch_bytes(channels: int, geom: ConvGeometry, itemsize: int) -> int:
-    """Workspace bytes one sample takes in :func:`patch_chunks`: its patches, and its padded copy if padded."""
-    padded = channels * prod(geom.padded_spatial) if geom.is_padded else 0
-    return (channels * geom.kernel_numel * geom.output_size + padded) * itemsize
-
-
-def patch_chunks(
-    x: np.ndarray,
-    geom: ConvGeometry,
-    *,
-    channel_major: bool = False,
-    extra_bytes_per_sample: int = 0,
-    min_samples: int = 1,
-    threads: int = 1,
-) -> Iterator[tuple[slice, np.ndarray]]:
-    """The patches of ``x`` chunk by chunk of the batch, in one reused buffer.
-
-    Yields ``(batch_slice, patches)`` with ``patches`` a contiguous array of shape
-    ``(n, C, *kernel, *out)``, or ``(C, *kernel, n, *out)`` with ``channel_major``
-    (reshaped to ``(C * prod(kernel), n * prod(out))`` it is the patch matrix of
-    the whole chunk, ready for one GEMM). The buffer is overwritten by the next
-    chunk. Chunks hold about :data:`convmat.config.CHUNK_TARGET_BYTES` of patches
-    and never more than the workspace limit (but at least one sample);
-    ``extra_bytes_per_sample`` counts the caller's own per-sample buffers (a GEMM
-    output, say) against the same bound, and ``min_samples`` asks for chunks of at
-    least that many samples where the bound allows (see
-    :func:`convmat.config.chunk_size`); ``threads`` is the number of threads
-    gathering chunks at the same time, which share the bound.
-
-    Each chunk is gathered with one copy from the window view of its padded
-    input. With zero padding the padded input is a second reused buffer whose
-    border is zeroed once: a chunk only copies its interior.
-    """
-    batch, channels = x.shape[:2]
-    nd = geom.ndim
-    per_patch = channels * geom.kernel_numel * geom.output_size
-    per_sample = patch_bytes(channels, geom, x.dtype.itemsize) + extra_bytes_per_sample
-    step = chunk_size(batch, per_sample, min_samples, threads)
-    storage = np.empty(min(step, batch) * per_patch, dtype=x.dtype)
-    zero_border = geom.is_padded and geom.padding_mode == "zeros"
-    if zero_border:
-        border = np.zeros((min(step, batch), channels, *geom.padded_spatial), dtype=x.dtype)
-    order = _patch_order(nd, channel_major)
-    for start in range(0, batch, step):
-        stop = min(start + step, batch)
-        n = stop - start
-        shape = (
-            (channels, *geom.kernel_size, n, *geom.output_spatial)
-            if channel_major
-            else (n, channels, *geom.kernel_size, *geom.output_spatial)
-        )
-        part = storage[: n * per_patch].reshape(shape)
-        if zero_border:
-            xp = border[:n]
-            xp[(slice(None), slice(None), *geom.interior)] = x[start:stop]
-        else:
-            xp = pad_spatial(x[start:stop], geom.padding, geom.padding_mode)
-        np.copyto(
-            part, window_view(xp, geom.kernel_size, geom.stride, geom.dilation, geom.output_spatial).transpose(order)
-        )
-        del xp
-        yield slice(start, stop), part
 
 
 #: Result bytes that :func:`fold_patches` folds at a time: every kernel tap adds into the same block, which

@@ -109,17 +109,24 @@ def test_conv_weight_grad_matches_reference(index, backend, dtype):
 
 _CONV_MODULE = importlib.import_module("convmat.conv")
 _IM2COL_MODULE = importlib.import_module("convmat.im2col")  # the module, not the function cm.im2col
-#: The im2col route's GEMM layouts, each forced over the whole grid: one GEMM per sample, or one per chunk of
-#: samples (channel-major patches), with the batch in one chunk or in chunks of one and two samples.
-#: The "threads-" layouts split every batch of two or more samples across convmat's threads (BLAS held to one
-#: thread meanwhile), whatever the work.
+_SHIFTS_MODULE = importlib.import_module("convmat.tap_shifts")
+#: The im2col route's ways of cutting its work, each forced over the whole grid: blocks of one column (a part
+#: of a row, a group at a time) or of at most three, whole planes of several samples side by side in one
+#: product, and chunks of one sample. The "threads-" layouts split every batch of two or more samples across
+#: convmat's threads (BLAS held to one thread meanwhile), whatever the work.
 LAYOUTS = {
-    "per-sample": {"ONE_GEMM_MAX_OUTPUT": 0},
-    "per-sample-chunks-of-1": {"ONE_GEMM_MAX_OUTPUT": 0, "chunk_target": 1},
-    "one-gemm": {"ONE_GEMM_MAX_OUTPUT": 10**9},
-    "one-gemm-chunks-of-2": {"ONE_GEMM_MAX_OUTPUT": 10**9, "chunk_target": 1, "samples": 2},
-    "threads-per-sample": {"ONE_GEMM_MAX_OUTPUT": 0, "threads": 3},
-    "threads-one-gemm-chunks-of-2": {"ONE_GEMM_MAX_OUTPUT": 10**9, "chunk_target": 1, "samples": 2, "threads": 2},
+    "one-column-blocks": {"BLOCK_BYTES": 1},
+    "three-column-blocks": {"MAX_COLUMNS": 3, "MAX_VECTOR_COLUMNS": 3},
+    "samples-side-by-side": {"MAX_COLUMNS": 10**9, "MAX_VECTOR_COLUMNS": 10**9, "BLOCK_BYTES": 2**40},
+    "chunks-of-1": {"chunk_target": 1},
+    "threads-one-column-blocks": {"BLOCK_BYTES": 1, "threads": 3},
+    "threads-samples-side-by-side-chunks-of-1": {
+        "MAX_COLUMNS": 10**9,
+        "MAX_VECTOR_COLUMNS": 10**9,
+        "BLOCK_BYTES": 2**40,
+        "chunk_target": 1,
+        "threads": 2,
+    },
 }
 
 
@@ -132,11 +139,14 @@ def test_im2col_layouts_match_reference(index, layout, monkeypatch):
             pytest.skip("threadpoolctl is not installed: the im2col route runs on one thread")
         monkeypatch.setattr(_CONV_MODULE, "MIN_FLOPS_PER_THREAD", 0)
         monkeypatch.setattr(cm.config, "_threads", settings["threads"])
-    monkeypatch.setattr(_CONV_MODULE, "ONE_GEMM_MAX_OUTPUT", settings["ONE_GEMM_MAX_OUTPUT"])
+    if "BLOCK_BYTES" in settings:
+        for name in ("BLOCK_BYTES", "VECTOR_BLOCK_BYTES"):
+            monkeypatch.setattr(_CONV_MODULE, name, settings["BLOCK_BYTES"])
+    for name in ("MAX_COLUMNS", "MAX_VECTOR_COLUMNS"):
+        if name in settings:
+            monkeypatch.setattr(_SHIFTS_MODULE, name, settings[name])
     if "chunk_target" in settings:
         monkeypatch.setattr(cm.config, "CHUNK_TARGET_BYTES", settings["chunk_target"])
-    if "samples" in settings:
-        monkeypatch.setattr(_CONV_MODULE, "_one_gemm_samples", lambda geom: settings["samples"])
     case = GRID[index]
     x, w, b, dy = case_data(case, np.float64)
     y, gx, gw = _refs(index, "float64")
@@ -729,18 +739,19 @@ def test_nan_in_grad_output_propagates(backend):
 def test_fft_route_spreads_a_nan_over_its_plane_and_auto_avoids_it():
     """A NaN enters every frequency, so the FFT route gives NaN on the whole plane of every output channel
     that reads it; "auto", which would take the FFT route for this large kernel, takes the im2col route."""
-    x, w = np.ones((1, 2, 40, 40)), np.ones((2, 1, 21, 21))
-    assert cm.choose_backend(x.shape, w.shape, padding=10, groups=2) == "fft"
+    x, w = np.ones((1, 2, 40, 40)), np.ones((2, 1, 31, 31))
+    for op in ("forward", "input_grad"):
+        assert cm.choose_backend(x.shape, w.shape, padding=15, groups=2, op=op, dtype=x.dtype) == "fft"
     x[0, 0, 0, 0] = np.nan
-    assert np.isnan(cm.conv(x, w, padding=10, groups=2, backend="fft")[0, 0]).all()
-    y = cm.conv(x, w, padding=10, groups=2)
+    assert np.isnan(cm.conv(x, w, padding=15, groups=2, backend="fft")[0, 0]).all()
+    y = cm.conv(x, w, padding=15, groups=2)
     expected = np.zeros(y.shape, dtype=bool)
-    expected[0, 0, :11, :11] = True
+    expected[0, 0, :16, :16] = True
     np.testing.assert_array_equal(np.isnan(y), expected)
     dy = np.ones(y.shape)
     dy[0, 1, 5, 5] = np.inf
-    gx = cm.conv_input_grad(x.shape, w, dy, padding=10, groups=2)
-    assert np.isinf(gx[0, 1]).sum() == 16 * 16
+    gx = cm.conv_input_grad(x.shape, w, dy, padding=15, groups=2)
+    assert np.isinf(gx[0, 1]).sum() == 21 * 21
     assert not np.isnan(gx[0, 0]).any()
 
 

@@ -23,6 +23,7 @@ FLOORS = {
     "sizes": 3,
     "adaptive_patterns": 3,
     "im2col": 4,
+    "tap_shifts": 4,
     "conv_fft": 4,
     "route_choice": 4,
     "conv_matrices": 4,

@@ -279,7 +279,7 @@ def test_cli_train_quick_run_saves_parameters_and_figures(tmp_path):
         (("--epochs", "0"), "argument --epochs: expected a positive integer, got '0'"),
         (("--lr", "-1"), "argument --lr: expected a positive number"),
         (("--optimizer", "rmsprop"), "argument --optimizer: invalid choice"),
-        (("--backend", "fft"), "argument --backend: invalid choice"),
+        (("--backend", "winograd"), "argument --backend: invalid choice"),
         (("--save", "/no/such/dir/p.npz"), "--save /no/such/dir/p.npz: the directory '/no/such/dir' does not exist"),
     ],
 )

@@ -239,7 +239,9 @@ def test_threads_never_hold_more_than_the_workspace_limit(rng, monkeypatch):
     monkeypatch.setattr(parallel, "map_blocks", lambda f, args: seen.append(len(args)) or original(f, args))
     x = rng.standard_normal((8, 4, 10, 10))
     w = rng.standard_normal((4, 4, 3, 3))
-    sample = conv_module._patch_route_bytes(4, 4, cm.geometry.conv_geometry((10, 10), 3, padding=1), 8)
+    grid = cm.tap_shifts.forward_grid(cm.geometry.conv_geometry((10, 10), 3, padding=1))
+    # one sample's flat rows and one column of patches and product, in float64
+    sample = conv_module._sample_bytes(4, grid.source, conv_module._column_bytes(9, 4, 4, 8), 8)
     y = conv_reference(x, w, padding=1)
     with cm.num_threads(4):
         for room, threads in ((sample, None), (2 * sample + 1, 2), (10 * sample, 4)):
