@@ -56,11 +56,12 @@ import convmat as cm
 
 #: Largest patch matrix (or patch-space gradient) a floor precomputes per thread; larger ones: block by block.
 BLOCK_BYTES = 64 * 2**20
-_CONV = importlib.import_module("convmat.conv")
+_PATCH_GEMM = importlib.import_module("convmat.patch_gemm")
+_BATCH_BLOCKS = importlib.import_module("convmat.batch_blocks")
 #: Fewer output positions per sample than this: convmat's im2col route multiplies all samples of a chunk at once.
-ONE_GEMM_MAX_OUTPUT: int = getattr(_CONV, "ONE_GEMM_MAX_OUTPUT", 512)
+ONE_GEMM_MAX_OUTPUT: int = _PATCH_GEMM.ONE_GEMM_MAX_OUTPUT
 #: Floating-point operations below which a product is not split over a further thread (convmat's own rule).
-MIN_FLOPS_PER_THREAD: int = getattr(_CONV, "MIN_FLOPS_PER_THREAD", 10_000_000)
+MIN_FLOPS_PER_THREAD: int = _BATCH_BLOCKS.MIN_FLOPS_PER_THREAD
 
 T = TypeVar("T")
 

@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, DTypeLike
 
-from . import sparse_products
+from . import patch_gemm, sparse_products
 from ._arrays import as_array, check_array_shape, compute_dtype, result_dtype
 from ._rank import rank_specific, spatial_names
+from .batch_blocks import map_flops, over_batch, summed
 from .config import chunk_size, get_workspace_limit
 from .conv_fft import fft_forward, fft_input_grad, fft_weight_grad
 from .conv_matrices import ROUTE_WAYS, matrix_for_geometry
@@ -47,7 +48,6 @@ from .geometry import (
     conv_transpose_problem,
 )
 from .padding import unpad_adjoint
-from .parallel import run_in_threads
 from .patterns import patch_selection_matrix
 from .route_choice import pick_route
 from .sizes import check_matrix_size, patch_selection_size
@@ -81,7 +81,6 @@ OPS: tuple[Op, ...] = get_args(Op)
 #: How the sparse route names its ``W`` when refusing one over the matrix limit.
 SPARSE_ROUTE_W = "the sparse route's W"
 
-_T = TypeVar("_T")
 
 
 def _check_backend(backend: str) -> None:
@@ -126,10 +125,6 @@ def _grad_output(grad_output: ArrayLike, geom: ConvGeometry, batch: int, c_out: 
 # ---------------------------------------------------------------------------
 
 
-#: Floating-point operations of the im2col route below which a further thread does not pay for itself (handing
-#: a block to a thread costs about 0.05 ms; config B, 0.04 GFLOP a call, ran 1.3x faster on two threads in
-#: float64 and 5 % slower in float32, where its tiny per-sample products contend in OpenBLAS).
-MIN_FLOPS_PER_THREAD = 10_000_000
 #: Bytes of a block's patches and products, about (:mod:`convmat.tap_shifts`): the gather writes them and the
 #: GEMM reads them straight after, from the core's cache (2-d and 3-d layers ran fastest with 1-4 MiB).
 BLOCK_BYTES = 2 << 20
@@ -138,29 +133,6 @@ BLOCK_BYTES = 2 << 20
 #: (on two threads, 3x3 and 7x7 depthwise layers ran 1.2-1.9x faster than with 2 MiB blocks, and with 8 MiB
 #: no faster).
 VECTOR_BLOCK_BYTES = 4 << 20
-
-
-def _map_flops(batch: int, c_out: int, ck: int, length: int) -> int:
-    """Floating-point operations of one of the three maps: ``2 * N * C_out * (C_in/G * K) * L``."""
-    return 2 * batch * c_out * ck * length
-
-
-def _over_batch(function: Callable[[slice, int], _T], batch: int, flops: int, sample_bytes: int) -> list[_T]:
-    """``function(block, threads)`` over blocks of the batch, on as many threads as the work pays for.
-
-    Each thread holds at least one sample's workspace (``sample_bytes``), so no more
-    threads run than the workspace limit has room for.
-    """
-    room = max(1, get_workspace_limit() // max(sample_bytes, 1))
-    return run_in_threads(function, batch, MIN_FLOPS_PER_THREAD, flops, max_threads=room)
-
-
-def _summed(partials: list[np.ndarray]) -> np.ndarray:
-    """The sum of the threads' partial kernel gradients, in the first one's buffer."""
-    total = partials[0]
-    for partial in partials[1:]:
-        total += partial
-    return total
 
 
 def _pointwise(geom: ConvGeometry) -> bool:
@@ -198,9 +170,9 @@ def _source_chunks(
         yield slice(start, stop), rows[: stop - start], block
 
 
-def _forward_im2col(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int) -> np.ndarray:
+def _forward_taps(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int) -> np.ndarray:
     batch, c_in, c_out = x.shape[0], x.shape[1], w.shape[0]
-    flops = _map_flops(batch, c_out, w.shape[1] * geom.kernel_numel, geom.output_size)
+    flops = map_flops(batch, c_out, w.shape[1] * geom.kernel_numel, geom.output_size)
     y = np.empty((batch, c_out, *geom.output_spatial), dtype=x.dtype)
     if _pointwise(geom):
         w_g = w.reshape(groups, c_out // groups, c_in // groups)
@@ -214,7 +186,7 @@ def _forward_im2col(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: in
                 out=y[part].reshape(n, groups, c_out // groups, length),
             )
 
-        _over_batch(pointwise, batch, flops, 1)
+        over_batch(pointwise, batch, flops, 1)
         return y
     grid = forward_grid(geom)
     weight = tap_major(w, groups, grid.taps)
@@ -225,7 +197,7 @@ def _forward_im2col(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: in
         for samples, rows, block_bytes in chunks:
             correlate(rows, grid, weight, y[part][samples], block_bytes)
 
-    _over_batch(block, batch, flops, _sample_bytes(c_in, grid.source, column_bytes, x.itemsize))
+    over_batch(block, batch, flops, _sample_bytes(c_in, grid.source, column_bytes, x.itemsize))
     return y
 
 
@@ -246,10 +218,10 @@ def _forward_sparse(
     return y.T.reshape(batch, c_out, *geom.output_spatial)
 
 
-def _input_grad_im2col(dy: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int) -> np.ndarray:
+def _input_grad_taps(dy: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int) -> np.ndarray:
     batch, c_out, cin_g = dy.shape[0], w.shape[0], w.shape[1]
     c_in = cin_g * groups
-    flops = _map_flops(batch, c_out, cin_g * geom.kernel_numel, geom.output_size)
+    flops = map_flops(batch, c_out, cin_g * geom.kernel_numel, geom.output_size)
     if _pointwise(geom):
         dx = np.empty((batch, c_in, *geom.input_spatial), dtype=dy.dtype)
         w_t = w.reshape(groups, c_out // groups, cin_g).transpose(0, 2, 1)
@@ -263,7 +235,7 @@ def _input_grad_im2col(dy: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups
                 out=dx[part].reshape(n, groups, cin_g, length),
             )
 
-        _over_batch(pointwise, batch, flops, 1)
+        over_batch(pointwise, batch, flops, 1)
         return dx
     zeros = geom.padding_mode == "zeros"
     # The phases tile the input (zero padding) or the padded input (other modes: folded back by the padding's adjoint)
@@ -284,7 +256,7 @@ def _input_grad_im2col(dy: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups
                 for index, grid, weight in phases:
                     correlate(rows, grid, weight, target[(slice(None), slice(None), *index)], block_bytes)
 
-        _over_batch(block, batch, flops, _sample_bytes(c_out, source, column_bytes, dy.itemsize))
+        over_batch(block, batch, flops, _sample_bytes(c_out, source, column_bytes, dy.itemsize))
     if zeros:
         return grad
     return unpad_adjoint(grad, geom.padding, geom.input_spatial, geom.padding_mode)
@@ -314,13 +286,13 @@ def _sparse_patch_chunks(x: np.ndarray, geom: ConvGeometry) -> Iterator[tuple[sl
         yield slice(start, stop), cols.T.reshape(n, cin, geom.kernel_numel, geom.output_size)
 
 
-def _weight_grad_im2col(
+def _weight_grad_taps(
     x: np.ndarray, dy: np.ndarray, weight_shape: tuple[int, ...], geom: ConvGeometry, groups: int
 ) -> np.ndarray:
     batch, c_in = x.shape[:2]
     c_out, cin_g = weight_shape[:2]
     co = c_out // groups
-    flops = _map_flops(batch, c_out, cin_g * geom.kernel_numel, geom.output_size)
+    flops = map_flops(batch, c_out, cin_g * geom.kernel_numel, geom.output_size)
     if _pointwise(geom):
 
         def pointwise(part: slice, threads: int) -> np.ndarray:
@@ -330,7 +302,7 @@ def _weight_grad_im2col(
                 dw += np.matmul(dy[n].reshape(groups, co, -1), x[n].reshape(groups, cin_g, -1).swapaxes(1, 2))
             return dw
 
-        return _summed(_over_batch(pointwise, batch, flops, 1)).reshape(weight_shape)
+        return summed(over_batch(pointwise, batch, flops, 1)).reshape(weight_shape)
     grid = forward_grid(geom)
     column_bytes = _column_bytes(geom.kernel_numel, c_in, c_out, x.itemsize)
     finite = bool(np.isfinite(x.sum()))  # a NaN or inf anywhere makes the sum one (an overflow only looks like one)
@@ -341,7 +313,7 @@ def _weight_grad_im2col(
             dw += correlate_weight_grad(rows, grid, dy[part][samples], groups, block_bytes, finite)
         return dw
 
-    dw = _summed(_over_batch(block, batch, flops, _sample_bytes(c_in, grid.source, column_bytes, x.itemsize)))
+    dw = summed(over_batch(block, batch, flops, _sample_bytes(c_in, grid.source, column_bytes, x.itemsize)))
     # [G, co, (tap, ci)] in the grid's tap order -> [G*co, ci, *kernel]
     result = np.empty((groups, co, cin_g, geom.kernel_numel), dtype=dw.dtype)
     result[..., list(grid.taps)] = dw.reshape(groups, co, len(grid.taps), cin_g).transpose(0, 1, 3, 2)
@@ -351,25 +323,34 @@ def _weight_grad_im2col(
 def _weight_grad_sparse(
     x: np.ndarray, dy: np.ndarray, weight_shape: tuple[int, ...], geom: ConvGeometry, groups: int
 ) -> np.ndarray:
-    return _weight_grad_per_sample(_sparse_patch_chunks(x, geom), dy, weight_shape, geom, groups)
+    return patch_gemm.weight_grad_per_sample(_sparse_patch_chunks(x, geom), dy, weight_shape, geom, groups)
 
 
-def _weight_grad_per_sample(
-    chunks: Iterator[tuple[slice, np.ndarray]],
-    dy: np.ndarray,
-    weight_shape: tuple[int, ...],
-    geom: ConvGeometry,
-    groups: int,
+def _patch_way(geom: ConvGeometry, groups: int) -> bool:
+    """Whether the im2col route takes :mod:`convmat.patch_gemm`'s way: dense 2-d layers.
+
+    Their products are large enough that the patch matrix's one GEMM wins;
+    grouped, depthwise, 1-d and 3-d layers go tap by tap (:mod:`convmat.tap_shifts`),
+    whose gathers and products are cheaper there (measured on the layers of
+    ``bench/``: 1.2-5x faster on 3-d, 1-d, grouped and depthwise layers, up to 3x
+    slower on a LeNet-sized 2-d layer).
+    """
+    return groups == 1 and geom.ndim == 2
+
+
+def _forward_im2col(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int) -> np.ndarray:
+    return (patch_gemm.forward if _patch_way(geom, groups) else _forward_taps)(x, w, geom, groups)
+
+
+def _input_grad_im2col(dy: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int) -> np.ndarray:
+    return (patch_gemm.input_grad if _patch_way(geom, groups) else _input_grad_taps)(dy, w, geom, groups)
+
+
+def _weight_grad_im2col(
+    x: np.ndarray, dy: np.ndarray, weight_shape: tuple[int, ...], geom: ConvGeometry, groups: int
 ) -> np.ndarray:
-    c_out, cin_g = weight_shape[:2]
-    ck, length = cin_g * geom.kernel_numel, geom.output_size
-    dw = np.zeros((groups, c_out // groups, ck), dtype=dy.dtype)
-    for part, patches in chunks:
-        n = patches.shape[0]
-        # [n, G, co, L] @ [n, G, L, ci*K] -> [n, G, co, ci*K], summed over the chunk
-        patches_t = patches.reshape(n, groups, ck, length).transpose(0, 1, 3, 2)
-        dw += np.matmul(dy[part].reshape(n, groups, c_out // groups, length), patches_t).sum(axis=0)
-    return dw.reshape(weight_shape)
+    way = patch_gemm.weight_grad if _patch_way(geom, groups) else _weight_grad_taps
+    return way(x, dy, weight_shape, geom, groups)
 
 
 _FORWARD: dict[str, Callable] = {"im2col": _forward_im2col, "sparse": _forward_sparse, "fft": fft_forward}

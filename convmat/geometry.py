@@ -43,6 +43,7 @@ __all__ = [
     "conv_transpose_output_shape",
     "conv_transpose_problem",
     "fold_problem",
+    "input_grad_conv_geometry",
     "normalize_groups",
     "normalize_pad",
     "normalize_padding",
@@ -548,6 +549,47 @@ def conv_geometry(
             f"(input {spatial}, padding {pads})"
         )
     return geom
+
+
+def input_grad_conv_geometry(geom: ConvGeometry) -> tuple[ConvGeometry, Pads] | None:
+    """For a stride-1 convolution: the convolution that gives its input gradient.
+
+    With stride 1 the input gradient is a convolution of the output gradient
+    with the flipped kernel, padded by ``dilation * (k - 1) - pad`` on each side
+    (a negative amount crops the gradient instead). With zero padding it yields
+    the input gradient directly; with another padding mode it yields the
+    gradient of the *padded* input, which the padding's adjoint then folds back.
+
+    Returns
+    -------
+    geometry : ConvGeometry
+        Zero-padded, stride-1 geometry over the cropped output gradient.
+    crop : tuple of (int, int)
+        Elements to drop from each end of the output gradient first.
+
+    ``None`` when some stride is > 1 (or the crop would leave nothing).
+
+    Examples
+    --------
+    >>> g, crop = input_grad_conv_geometry(conv_geometry((5, 5), 3, padding=1))
+    >>> g.input_spatial, g.padding, g.output_spatial, crop
+    ((5, 5), ((1, 1), (1, 1)), (5, 5), ((0, 0), (0, 0)))
+    """
+    if any(s != 1 for s in geom.stride):
+        return None
+    zeros = geom.padding_mode == "zeros"
+    target_pads = geom.padding if zeros else ((0, 0),) * geom.ndim
+    spatial, pads, crops = [], [], []
+    for o, k, d, (lo, hi) in zip(geom.output_spatial, geom.kernel_size, geom.dilation, target_pads, strict=True):
+        full_lo, full_hi = d * (k - 1) - lo, d * (k - 1) - hi
+        crop = (max(-full_lo, 0), max(-full_hi, 0))
+        spatial.append(o - crop[0] - crop[1])
+        pads.append((max(full_lo, 0), max(full_hi, 0)))
+        crops.append(crop)
+    if any(n <= 0 for n in spatial):
+        return None
+    flipped = ConvGeometry(tuple(spatial), geom.kernel_size, geom.stride, tuple(pads), geom.dilation)
+    return flipped, tuple(crops)
 
 
 def conv_output_shape(

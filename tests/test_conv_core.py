@@ -110,21 +110,36 @@ def test_conv_weight_grad_matches_reference(index, backend, dtype):
 _CONV_MODULE = importlib.import_module("convmat.conv")
 _IM2COL_MODULE = importlib.import_module("convmat.im2col")  # the module, not the function cm.im2col
 _SHIFTS_MODULE = importlib.import_module("convmat.tap_shifts")
-#: The im2col route's ways of cutting its work, each forced over the whole grid: blocks of one column (a part
-#: of a row, a group at a time) or of at most three, whole planes of several samples side by side in one
-#: product, and chunks of one sample. The "threads-" layouts split every batch of two or more samples across
-#: convmat's threads (BLAS held to one thread meanwhile), whatever the work.
+_PATCH_MODULE = importlib.import_module("convmat.patch_gemm")
+#: The im2col route's two ways and their ways of cutting the work, each forced over the whole grid.
+#: Tap by tap (convmat.tap_shifts): blocks of one column (a part of a row, a group at a time) or of at most
+#: three, whole planes of several samples side by side in one product, and chunks of one sample. Patch matrix
+#: (convmat.patch_gemm): one GEMM per sample, or one per chunk of samples (channel-major patches), with the
+#: batch in one chunk or in chunks of one and two samples. The "threads-" layouts split every batch of two or
+#: more samples across convmat's threads (BLAS held to one thread meanwhile), whatever the work.
 LAYOUTS = {
-    "one-column-blocks": {"BLOCK_BYTES": 1},
-    "three-column-blocks": {"MAX_COLUMNS": 3, "MAX_VECTOR_COLUMNS": 3},
-    "samples-side-by-side": {"MAX_COLUMNS": 10**9, "MAX_VECTOR_COLUMNS": 10**9, "BLOCK_BYTES": 2**40},
-    "chunks-of-1": {"chunk_target": 1},
-    "threads-one-column-blocks": {"BLOCK_BYTES": 1, "threads": 3},
-    "threads-samples-side-by-side-chunks-of-1": {
+    "taps-one-column-blocks": {"BLOCK_BYTES": 1},
+    "taps-three-column-blocks": {"MAX_COLUMNS": 3, "MAX_VECTOR_COLUMNS": 3},
+    "taps-samples-side-by-side": {"MAX_COLUMNS": 10**9, "MAX_VECTOR_COLUMNS": 10**9, "BLOCK_BYTES": 2**40},
+    "taps-chunks-of-1": {"chunk_target": 1},
+    "taps-threads-one-column-blocks": {"BLOCK_BYTES": 1, "threads": 3},
+    "taps-threads-samples-side-by-side-chunks-of-1": {
         "MAX_COLUMNS": 10**9,
         "MAX_VECTOR_COLUMNS": 10**9,
         "BLOCK_BYTES": 2**40,
         "chunk_target": 1,
+        "threads": 2,
+    },
+    "patches-per-sample": {"patches": True, "ONE_GEMM_MAX_OUTPUT": 0},
+    "patches-per-sample-chunks-of-1": {"patches": True, "ONE_GEMM_MAX_OUTPUT": 0, "chunk_target": 1},
+    "patches-one-gemm": {"patches": True, "ONE_GEMM_MAX_OUTPUT": 10**9},
+    "patches-one-gemm-chunks-of-2": {"patches": True, "ONE_GEMM_MAX_OUTPUT": 10**9, "chunk_target": 1, "samples": 2},
+    "patches-threads-per-sample": {"patches": True, "ONE_GEMM_MAX_OUTPUT": 0, "threads": 3},
+    "patches-threads-one-gemm-chunks-of-2": {
+        "patches": True,
+        "ONE_GEMM_MAX_OUTPUT": 10**9,
+        "chunk_target": 1,
+        "samples": 2,
         "threads": 2,
     },
 }
@@ -134,10 +149,12 @@ LAYOUTS = {
 @pytest.mark.parametrize("index", GRID_PARAMS)
 def test_im2col_layouts_match_reference(index, layout, monkeypatch):
     settings = LAYOUTS[layout]
+    patches = settings.get("patches", False)
+    monkeypatch.setattr(_CONV_MODULE, "_patch_way", lambda geom, groups: patches)
     if "threads" in settings:
         if not cm.parallel.blas_control():
             pytest.skip("threadpoolctl is not installed: the im2col route runs on one thread")
-        monkeypatch.setattr(_CONV_MODULE, "MIN_FLOPS_PER_THREAD", 0)
+        monkeypatch.setattr(cm.batch_blocks, "MIN_FLOPS_PER_THREAD", 0)
         monkeypatch.setattr(cm.config, "_threads", settings["threads"])
     if "BLOCK_BYTES" in settings:
         for name in ("BLOCK_BYTES", "VECTOR_BLOCK_BYTES"):
@@ -145,14 +162,40 @@ def test_im2col_layouts_match_reference(index, layout, monkeypatch):
     for name in ("MAX_COLUMNS", "MAX_VECTOR_COLUMNS"):
         if name in settings:
             monkeypatch.setattr(_SHIFTS_MODULE, name, settings[name])
+    if "ONE_GEMM_MAX_OUTPUT" in settings:
+        monkeypatch.setattr(_PATCH_MODULE, "ONE_GEMM_MAX_OUTPUT", settings["ONE_GEMM_MAX_OUTPUT"])
+    if "samples" in settings:
+        monkeypatch.setattr(_PATCH_MODULE, "_one_gemm_samples", lambda geom: settings["samples"])
     if "chunk_target" in settings:
         monkeypatch.setattr(cm.config, "CHUNK_TARGET_BYTES", settings["chunk_target"])
     case = GRID[index]
     x, w, b, dy = case_data(case, np.float64)
     y, gx, gw = _refs(index, "float64")
-    assert_close(cm.conv(x, w, b, **case.kwargs), y)
-    assert_close(cm.conv_input_grad(case.x_shape, w, dy, **case.kwargs), gx)
-    assert_close(cm.conv_weight_grad(x, case.w_shape, dy, **case.kwargs), gw)
+    kwargs = {**case.kwargs, "backend": "im2col"}
+    assert_close(cm.conv(x, w, b, **kwargs), y)
+    assert_close(cm.conv_input_grad(case.x_shape, w, dy, **kwargs), gx)
+    assert_close(cm.conv_weight_grad(x, case.w_shape, dy, **kwargs), gw)
+
+
+def test_the_im2col_route_takes_the_patch_matrix_on_dense_2d_layers(monkeypatch):
+    """Dense 2-d layers go through convmat.patch_gemm; grouped, 1-d and 3-d layers tap by tap."""
+    seen = []
+    for name in ("forward", "input_grad", "weight_grad"):
+        original = getattr(_PATCH_MODULE, name)
+        monkeypatch.setattr(_PATCH_MODULE, name, lambda *a, _f=original, _n=name: seen.append(_n) or _f(*a))
+    rng = np.random.default_rng(0)
+    for x_shape, w_shape, groups, expected in (
+        ((2, 4, 6, 6), (4, 4, 3, 3), 1, {"forward", "input_grad", "weight_grad"}),
+        ((2, 4, 6, 6), (4, 2, 3, 3), 2, set()),
+        ((2, 4, 6), (4, 4, 3), 1, set()),
+        ((2, 4, 6, 6, 6), (4, 4, 3, 3, 3), 1, set()),
+    ):
+        seen.clear()
+        x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+        y = cm.conv(x, w, padding=1, groups=groups, backend="im2col")
+        cm.conv_input_grad(x_shape, w, y, padding=1, groups=groups, backend="im2col")
+        cm.conv_weight_grad(x, w_shape, y, padding=1, groups=groups, backend="im2col")
+        assert set(seen) == expected
 
 
 def test_grid_covers_the_contract():

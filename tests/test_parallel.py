@@ -207,7 +207,7 @@ def test_pool_works_in_a_forked_child():
 def test_im2col_route_on_threads_matches_reference(x_shape, w_shape, kwargs, dtype, rng, monkeypatch):
     if not parallel.blas_control():
         pytest.skip("threadpoolctl is not installed: the im2col route runs on one thread")
-    monkeypatch.setattr(conv_module, "MIN_FLOPS_PER_THREAD", 0)
+    monkeypatch.setattr(cm.batch_blocks, "MIN_FLOPS_PER_THREAD", 0)
     blocks = []
     original = parallel.map_blocks
 
@@ -230,22 +230,27 @@ def test_im2col_route_on_threads_matches_reference(x_shape, w_shape, kwargs, dty
     assert blocks == [3, 3, 3]  # each map ran as three batch blocks
 
 
-def test_threads_never_hold_more_than_the_workspace_limit(rng, monkeypatch):
+@pytest.mark.parametrize("groups", [1, 2])
+def test_threads_never_hold_more_than_the_workspace_limit(groups, rng, monkeypatch):
     if not parallel.blas_control():
         pytest.skip("threadpoolctl is not installed: the im2col route runs on one thread")
-    monkeypatch.setattr(conv_module, "MIN_FLOPS_PER_THREAD", 0)
+    monkeypatch.setattr(cm.batch_blocks, "MIN_FLOPS_PER_THREAD", 0)
     seen = []
     original = parallel.map_blocks
     monkeypatch.setattr(parallel, "map_blocks", lambda f, args: seen.append(len(args)) or original(f, args))
     x = rng.standard_normal((8, 4, 10, 10))
-    w = rng.standard_normal((4, 4, 3, 3))
-    grid = cm.tap_shifts.forward_grid(cm.geometry.conv_geometry((10, 10), 3, padding=1))
-    # one sample's flat rows and one column of patches and product, in float64
-    sample = conv_module._sample_bytes(4, grid.source, conv_module._column_bytes(9, 4, 4, 8), 8)
-    y = conv_reference(x, w, padding=1)
+    w = rng.standard_normal((4, 4 // groups, 3, 3))
+    geom = cm.geometry.conv_geometry((10, 10), 3, padding=1)
+    if groups == 1:  # a dense 2-d layer: the patch-matrix way; one sample's patches and padded input
+        sample = cm.patch_gemm._patch_route_bytes(4, 4, geom, 8)
+    else:  # tap by tap: one sample's flat rows and one column of patches and product, in float64
+        sample = conv_module._sample_bytes(
+            4, cm.tap_shifts.forward_grid(geom).source, conv_module._column_bytes(9, 4, 4, 8), 8
+        )
+    y = conv_reference(x, w, padding=1, groups=groups)
     with cm.num_threads(4):
         for room, threads in ((sample, None), (2 * sample + 1, 2), (10 * sample, 4)):
             seen.clear()
             with cm.workspace_limit(room):  # a thread holds one sample at least: no more threads than fit
-                assert_close(cm.conv(x, w, padding=1), y)
+                assert_close(cm.conv(x, w, padding=1, groups=groups), y)
             assert seen == ([] if threads is None else [threads])
