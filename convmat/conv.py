@@ -82,7 +82,6 @@ OPS: tuple[Op, ...] = get_args(Op)
 SPARSE_ROUTE_W = "the sparse route's W"
 
 
-
 def _check_backend(backend: str) -> None:
     check_choice(backend, "backend", BACKENDS)
 
