@@ -42,7 +42,7 @@ __all__ = ["FFT_MARGIN", "FFT_TOLERANCE", "RATES", "REFERENCE_MACHINE", "RouteCo
 OPS = ("forward", "input_grad", "weight_grad")
 
 #: Where :data:`RATES` were measured.
-REFERENCE_MACHINE = "2 cores of an AMD EPYC processor (AVX2), numpy 2.4 on OpenBLAS, scipy 1.17, 2 threads"
+REFERENCE_MACHINE = "2 cores of an AMD EPYC processor (AVX-512), numpy 2.4 on OpenBLAS 0.3.31, scipy 1.17, 2 threads"
 
 #: Rates of the reference machine by bytes of one real number (4: float32, 8: float64) and by map:
 #: ``gemm`` flop/s of the im2col route's products, ``gather`` patch bytes/s (of the patch values the
