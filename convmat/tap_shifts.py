@@ -31,6 +31,7 @@ of the source per group), weights ``[G, c_out, K * c]`` in the same tap order.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from math import gcd, prod
 
@@ -532,6 +533,29 @@ def _row_taps(grid: TapGrid, per_group: int, c_out: int) -> tuple[int, int] | No
     return (count, spacing) if (count - 1) * lines * per_group > 2 * count * c_out else None
 
 
+def _gathered(
+    rows: np.ndarray, grid: TapGrid, cut: _Cut, groups: int, depth: int
+) -> Iterator[tuple[slice, Block, int, np.ndarray]]:
+    """``(samples, block, first group, patches)`` for every piece of ``cut``, its patches gathered into one buffer.
+
+    ``patches`` is ``[gs, K, c, n, columns]`` (``gs`` groups from the first, ``c``
+    channels of ``rows`` per group); the buffer is overwritten by the next piece.
+    """
+    n, channels = rows.shape[:2]
+    per_group = channels // groups
+    store = np.empty(cut.groups * depth * cut.columns, dtype=rows.dtype)
+    for first in range(0, n, cut.samples):
+        part = slice(first, min(first + cut.samples, n))
+        samples = part.stop - part.start
+        for block in cut.plan:
+            size = samples * block.columns
+            for g in range(0, groups, cut.groups):
+                gs = min(cut.groups, groups - g)
+                patches = store[: gs * depth * size].reshape(gs, -1, per_group, samples, block.columns)
+                gather(patches, rows[part, g * per_group : (g + gs) * per_group], grid, block)
+                yield part, block, g, patches
+
+
 def correlate(rows: np.ndarray, grid: TapGrid, weight: np.ndarray, out: np.ndarray, block_bytes: int) -> None:
     """``out = Σ_t weight_t · (tap t's slices of rows)``, block by block: one gather and one GEMM per block.
 
@@ -548,22 +572,15 @@ def correlate(rows: np.ndarray, grid: TapGrid, weight: np.ndarray, out: np.ndarr
         _correlate_rows(rows, grid, weight, out, block_bytes, along)
         return
     cut = _cut(grid, n, groups, (depth, c_out), rows.itemsize, block_bytes, c_out == 1)
-    patch_store = np.empty(cut.groups * depth * cut.columns, dtype=rows.dtype)
     product_store = np.empty(cut.groups * c_out * cut.columns, dtype=rows.dtype)
-    for first in range(0, n, cut.samples):
-        part = slice(first, min(first + cut.samples, n))
-        samples = part.stop - part.start
-        for block in cut.plan:
-            size = samples * block.columns
-            for g in range(0, groups, cut.groups):
-                gs = min(cut.groups, groups - g)
-                patches = patch_store[: gs * depth * size].reshape(gs, -1, per_group, samples, block.columns)
-                gather(patches, rows[part, g * per_group : (g + gs) * per_group], grid, block)
-                product = product_store[: gs * c_out * size].reshape(gs, c_out, size)
-                # [g, c_out, K*c] @ [g, K*c, n*columns] -> [g, c_out, n*columns]
-                np.matmul(weight[g : g + gs], patches.reshape(gs, depth, size), out=product)
-                target = (part, slice(g * c_out, (g + gs) * c_out), *block.index)
-                out[target] = _product_view(product, block, samples, nd)
+    for part, block, g, patches in _gathered(rows, grid, cut, groups, depth):
+        gs, samples = patches.shape[0], part.stop - part.start
+        size = samples * block.columns
+        product = product_store[: gs * c_out * size].reshape(gs, c_out, size)
+        # [g, c_out, K*c] @ [g, K*c, n*columns] -> [g, c_out, n*columns]
+        np.matmul(weight[g : g + gs], patches.reshape(gs, depth, size), out=product)
+        target = (part, slice(g * c_out, (g + gs) * c_out), *block.index)
+        out[target] = _product_view(product, block, samples, nd)
 
 
 def _correlate_rows(
@@ -630,31 +647,22 @@ def correlate_weight_grad(
     """
     n, channels = rows.shape[:2]
     c_out, nd = dy.shape[1] // groups, len(grid.output)
-    per_group, depth = channels // groups, len(grid.taps) * (channels // groups)
+    depth = len(grid.taps) * (channels // groups)
     cut = _cut(grid, n, groups, (depth, c_out), rows.itemsize, block_bytes, c_out == 1)
-    patch_store = np.empty(cut.groups * depth * cut.columns, dtype=rows.dtype)
     dy_store = np.empty(cut.groups * c_out * cut.columns, dtype=rows.dtype)
     dw_t = np.zeros((groups, depth, c_out), dtype=rows.dtype)
-    for first in range(0, n, cut.samples):
-        part = slice(first, min(first + cut.samples, n))
-        samples = part.stop - part.start
-        for block in cut.plan:
-            size = samples * block.columns
-            for g in range(0, groups, cut.groups):
-                gs = min(cut.groups, groups - g)
-                patches = patch_store[: gs * depth * size].reshape(gs, -1, per_group, samples, block.columns)
-                gather(patches, rows[part, g * per_group : (g + gs) * per_group], grid, block)
-                dy_block = dy_store[: gs * c_out * size]
-                _product_view(dy_block, block, samples, nd)[...] = dy[
-                    (part, slice(g * c_out, (g + gs) * c_out), *block.index)
-                ]
-                if block.width < block.pitch:
-                    dy_block.reshape(-1, block.rows, block.pitch)[..., block.width :] = 0
-                    if not finite:
-                        patches.reshape(-1, block.rows, block.pitch)[..., block.width :] = 0
-                # [g, K*c, n*columns] @ [g, n*columns, c_out] -> [g, K*c, c_out], summed over the block's positions
-                # (this order runs faster in OpenBLAS than dy @ patchesᵀ when c_out is small)
-                dw_t[g : g + gs] += np.matmul(
-                    patches.reshape(gs, depth, size), dy_block.reshape(gs, c_out, size).swapaxes(1, 2)
-                )
+    for part, block, g, patches in _gathered(rows, grid, cut, groups, depth):
+        gs, samples = patches.shape[0], part.stop - part.start
+        size = samples * block.columns
+        dy_block = dy_store[: gs * c_out * size]
+        _product_view(dy_block, block, samples, nd)[...] = dy[(part, slice(g * c_out, (g + gs) * c_out), *block.index)]
+        if block.width < block.pitch:
+            dy_block.reshape(-1, block.rows, block.pitch)[..., block.width :] = 0
+            if not finite:
+                patches.reshape(-1, block.rows, block.pitch)[..., block.width :] = 0
+        # [g, K*c, n*columns] @ [g, n*columns, c_out] -> [g, K*c, c_out], summed over the block's positions
+        # (this order runs faster in OpenBLAS than dy @ patchesᵀ when c_out is small)
+        dw_t[g : g + gs] += np.matmul(
+            patches.reshape(gs, depth, size), dy_block.reshape(gs, c_out, size).swapaxes(1, 2)
+        )
     return dw_t.swapaxes(1, 2)
