@@ -1,8 +1,9 @@
 """convmat: the linear algebra of convolutional networks, explicit and fast.
 
-The submodules :mod:`convmat.identities`, :mod:`convmat.nn` and
-:mod:`convmat.plot` are reachable as attributes (``cm.identities``) and are
-imported on first use, so ``import convmat`` never imports matplotlib.
+The submodules :mod:`convmat.identities`, :mod:`convmat.nn`,
+:mod:`convmat.plot` and :mod:`convmat.dask` are reachable as attributes
+(``cm.identities``) and are imported on first use, so ``import convmat`` never
+imports matplotlib or dask.
 """
 
 import importlib
@@ -78,7 +79,7 @@ from .sizes import (
 from .symbolic import format_matrix, symbolic_conv_matrix
 
 #: Submodules loaded on first attribute access (PEP 562).
-_LAZY_SUBMODULES = ("identities", "nn", "plot")
+_LAZY_SUBMODULES = ("dask", "identities", "nn", "plot")
 
 
 def __getattr__(name: str) -> ModuleType:

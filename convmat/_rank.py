@@ -6,6 +6,8 @@ A variant is its generic function with a check on the rank: ``x`` must have
 batch axis, ``(C, *spatial)``. An unbatched ``x`` gets its batch axis, the
 generic function runs, and the axis is dropped again from the result (from
 each array of a tuple result, such as the switches of ``return_indices``).
+A dask array goes through the same steps as it is, so the generic function
+hands it to :mod:`convmat.dask`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ._arrays import as_array
+from ._dask_dispatch import is_dask_array
 from .geometry import check_channels
 
 __all__ = ["pool_examples", "rank_specific", "spatial_names"]
@@ -97,13 +100,17 @@ def rank_specific(
         bound = signature.bind(*args, **kwargs)
         arguments = bound.arguments
         if weight_layout is not None:
-            w = arguments["weight"] = as_array(arguments["weight"], "weight")
+            w = arguments["weight"]
+            if not is_dask_array(w):  # a dask array keeps its chunks: the generic function hands it to convmat.dask
+                w = arguments["weight"] = as_array(w, "weight")
             if w.ndim != n + 2:
                 raise ValueError(
                     f"{name} needs weight of shape {weight_layout} with {n} spatial dim(s), got weight of shape "
                     f"{w.shape}"
                 )
-        x = as_array(arguments["x"], "x", allow_complex=allow_complex)
+        x = arguments["x"]
+        if not is_dask_array(x):
+            x = as_array(x, "x", allow_complex=allow_complex)
         if x.ndim == n + 2:
             arguments["x"] = x
             return function(*bound.args, **bound.kwargs)

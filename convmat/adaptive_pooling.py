@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
 from ._arrays import as_array, compute_dtype
+from ._dask_dispatch import on_dask
 from ._rank import pool_examples, rank_specific
 from .adaptive_geometry import OutputSize, adaptive_pool_geometry, adaptive_pool_problem
 from .adaptive_patterns import adaptive_axis_dense, adaptive_axis_matrix, adaptive_max_switches
@@ -134,6 +135,8 @@ def adaptive_avg_pool(x: ArrayLike, output_size: OutputSize) -> np.ndarray:
     >>> cm.adaptive_avg_pool(np.ones((2, 3, 7, 5)), (2, None)).shape
     (2, 3, 2, 5)
     """
+    if (on_dask_array := on_dask("adaptive_avg_pool", x=x)) is not None:
+        return on_dask_array(x, output_size)
     xa = as_array(x, "x")
     geom = adaptive_pool_problem(xa.shape, output_size, function="adaptive_avg_pool")
     return _separable(xa, geom.input_spatial, geom.output_spatial, transpose=False)
@@ -163,6 +166,8 @@ def adaptive_avg_pool_backward(grad_output: ArrayLike, input_shape: Sequence[int
     >>> cm.adaptive_avg_pool_backward(np.ones((1, 1, 3)), (1, 1, 5))  # windows [0, 2), [1, 4), [3, 5)
     array([[[0.5       , 0.83333333, 0.33333333, 0.83333333, 0.5       ]]])
     """
+    if (on_dask_array := on_dask("adaptive_avg_pool_backward", grad_output=grad_output)) is not None:
+        return on_dask_array(grad_output, input_shape)
     shape = check_shape("input_shape", input_shape)
     n = batched_input_dims(shape, "input_shape")
     dy = as_array(grad_output, "grad_output")
@@ -232,6 +237,8 @@ def adaptive_max_pool(
     >>> cm.max_pool_backward(np.ones((1, 1, 3)), idx, x.shape)
     array([[[1., 0., 1., 0., 1.]]])
     """
+    if (on_dask_array := on_dask("adaptive_max_pool", x=x)) is not None:
+        return on_dask_array(x, output_size, return_indices)
     xa = as_array(x, "x", allow_complex=False)
     geom = adaptive_pool_problem(xa.shape, output_size, function="adaptive_max_pool")
     values, switches = adaptive_max_switches(xa, geom)

@@ -5,8 +5,11 @@ take more than the workspace limit (256 MiB by default), whatever the batch size
 Within that bound it also keeps each chunk small enough (about 8 MiB) to stay in
 cache, which is faster than one huge patch matrix.
 
-convmat runs its own threads, by default as many as the CPUs this process may
-use (:mod:`convmat.parallel`):
+convmat runs its own threads (:mod:`convmat.parallel`), by default
+``OMP_NUM_THREADS`` of them when that environment variable is set when convmat
+is imported (as PyTorch and NumPy's BLAS read it; dask's worker processes set
+it to 1), else as many as the CPUs this process may use;
+:func:`set_num_threads` overrides both:
 
 * the sparse route splits the rows of ``W`` into one block per thread and
   multiplies them side by side (scipy.sparse multiplies on one thread and
@@ -185,11 +188,57 @@ def _available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-_threads = _available_cpus()
+def omp_num_threads(value: str | None) -> int | None:
+    """The thread count an ``OMP_NUM_THREADS`` of ``value`` asks for, or ``None`` (unset, or not a positive integer).
+
+    The value is read as OpenMP reads it: a positive integer, or a
+    comma-separated list of them (one per level of nested parallelism), of which
+    the first, the outermost level, counts. Anything else (empty, ``0``,
+    negative, not a number) is ignored: the default then falls back to the CPUs.
+
+    Examples
+    --------
+    >>> omp_num_threads("1"), omp_num_threads("4,2"), omp_num_threads(None)
+    (1, 4, None)
+    >>> omp_num_threads("0"), omp_num_threads("many")
+    (None, None)
+    """
+    if not value:
+        return None
+    try:
+        n = int(value.split(",", 1)[0].strip())
+    except ValueError:
+        return None
+    return n if n >= 1 else None
+
+
+def default_num_threads() -> int:
+    """The default thread count as this process's environment gives it now: ``OMP_NUM_THREADS``, else the CPUs.
+
+    convmat takes it once, when it is imported (see :func:`get_num_threads`).
+
+    Examples
+    --------
+    >>> default_num_threads() >= 1
+    True
+    """
+    return omp_num_threads(os.environ.get("OMP_NUM_THREADS")) or _available_cpus()
+
+
+_threads = default_num_threads()
 
 
 def get_num_threads() -> int:
-    """Threads convmat's routes run on: by default, the CPUs this process may use.
+    """Threads convmat's routes run on.
+
+    By default ``OMP_NUM_THREADS`` when that environment variable holds a
+    positive integer (a list ``"4,2"`` counts its first entry; other values
+    are ignored), else the CPUs this process may use. Like PyTorch and NumPy's
+    BLAS, convmat reads the variable once, when it is imported: dask starts its
+    worker processes with ``OMP_NUM_THREADS=1``, so inside a worker convmat runs
+    on one thread and leaves the parallelism to dask's workers, while the
+    process that starts a local cluster (and sets the variable for its workers
+    on the way) keeps its own threads. :func:`set_num_threads` overrides it.
 
     Examples
     --------

@@ -32,6 +32,7 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from . import patch_gemm, sparse_products
 from ._arrays import as_array, check_array_shape, compute_dtype, result_dtype
+from ._dask_dispatch import on_dask
 from ._rank import rank_specific, spatial_names
 from .batch_blocks import map_flops, over_batch, summed
 from .config import chunk_size, get_workspace_limit
@@ -550,6 +551,8 @@ def conv(
     array([[45., 54.],
            [81., 90.]])
     """
+    if (on_dask_array := on_dask("conv", x=x, weight=weight, bias=bias)) is not None:
+        return on_dask_array(x, weight, bias, stride, padding, dilation, groups, padding_mode, backend, matrix=matrix)
     _check_backend(backend)
     backend = _exact_if_integer(backend, x, weight)
     xa, w = as_array(x, "x"), as_array(weight, "weight")
@@ -612,6 +615,9 @@ def conv_input_grad(
            [ 4., 10.,  6.],
            [ 3.,  7.,  4.]])
     """
+    if (on_dask_array := on_dask("conv_input_grad", weight=weight, grad_output=grad_output)) is not None:
+        options = {"groups": groups, "padding_mode": padding_mode, "backend": backend, "matrix": matrix}
+        return on_dask_array(input_shape, weight, grad_output, stride, padding, dilation, **options)
     _check_backend(backend)
     backend = _exact_if_integer(backend, weight, grad_output)
     shape = check_shape("input_shape", input_shape)
@@ -662,6 +668,9 @@ def conv_weight_grad(
     array([[ 8., 12.],
            [20., 24.]])
     """
+    if (on_dask_array := on_dask("conv_weight_grad", x=x, grad_output=grad_output)) is not None:
+        options = {"groups": groups, "padding_mode": padding_mode, "backend": backend}
+        return on_dask_array(x, weight_shape, grad_output, stride, padding, dilation, **options)
     _check_backend(backend)
     backend = _exact_if_integer(backend, x, grad_output)
     xa = as_array(x, "x")
@@ -835,6 +844,9 @@ def conv_transpose(
     >>> cm.conv_matrix(w, (1, 4), padding=1, padding_mode="circular").T @ h.ravel()
     array([412., 123., 234., 341.])
     """
+    if (on_dask_array := on_dask("conv_transpose", x=x, weight=weight, bias=bias)) is not None:
+        options = {"dilation": dilation, "padding_mode": padding_mode, "output_size": output_size, "backend": backend}
+        return on_dask_array(x, weight, bias, stride, padding, output_padding, groups, **options, matrix=matrix)
     _check_backend(backend)
     backend = _exact_if_integer(backend, x, weight)
     xa, w = as_array(x, "x"), as_array(weight, "weight")

@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._arrays import as_array
+from ._dask_dispatch import on_dask
 from .geometry import ConvGeometry, IntOrTuple, Padding, fold_problem, unfold_problem
 from .padding import pad_spatial, unpad_adjoint
 from .patterns import tap_blocks
@@ -136,6 +137,8 @@ def im2col(
            [3., 4., 6., 7.],
            [4., 5., 7., 8.]])
     """
+    if (on_dask_array := on_dask("im2col", x=x)) is not None:
+        return on_dask_array(x, kernel_size, stride, padding, dilation)
     arr = as_array(x, "x")
     geom = unfold_problem(arr.shape, kernel_size, stride, padding, dilation)
     patches = extract_patches(arr, geom)
@@ -177,6 +180,8 @@ def col2im(
            [2., 4., 2.],
            [1., 2., 1.]])
     """
+    if (on_dask_array := on_dask("col2im", cols=cols)) is not None:
+        return on_dask_array(cols, output_size, kernel_size, stride, padding, dilation)
     arr = as_array(cols, "cols")
     geom, channels = fold_problem(arr.shape, output_size, kernel_size, stride, padding, dilation)
     patches = arr.reshape(arr.shape[0], channels, *geom.kernel_size, *geom.output_spatial)

@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._arrays import as_array, check_array_shape, compute_dtype, result_dtype
+from ._dask_dispatch import on_dask
 from ._rank import pool_examples, rank_specific
 from .geometry import IntOrTuple, PoolGeometry, pool_problem
 from .pool_patterns import max_pool_switches
@@ -214,6 +215,8 @@ def lp_pool(
     >>> cm.lp_pool(x, np.inf, 2)
     array([[[4., 2.]]])
     """
+    if (on_dask_array := on_dask("lp_pool", x=x)) is not None:
+        return on_dask_array(x, norm_type, kernel_size, stride, ceil_mode)
     xa = as_array(x, "x", allow_complex=False)
     p = _norm_type(norm_type)
     geom = _problem(xa.shape, kernel_size, stride, ceil_mode)
@@ -283,6 +286,8 @@ def lp_pool_backward(
     >>> cm.lp_pool_backward(np.ones((1, 1, 2)), x, 2, 2)  # x / ||x|| in the first window, 0 in the all-zero one
     array([[[0.6, 0.8, 0. , 0. ]]])
     """
+    if (on_dask_array := on_dask("lp_pool_backward", grad_output=grad_output, x=x)) is not None:
+        return on_dask_array(grad_output, x, norm_type, kernel_size, stride, ceil_mode)
     xa = as_array(x, "x", allow_complex=False)
     dy = as_array(grad_output, "grad_output", allow_complex=False)
     p = _norm_type(norm_type)

@@ -29,6 +29,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
 from ._arrays import as_array, check_array_shape
+from ._dask_dispatch import on_dask
 from ._rank import pool_examples, rank_specific
 from .cache import cached_pattern
 from .geometry import IntOrTuple, batched_input_dims, check_channels, check_shape, pool_problem, unpool_output_spatial
@@ -211,6 +212,8 @@ def max_pool(
     array([[ 4,  2],
            [ 8, 14]])
     """
+    if (on_dask_array := on_dask("max_pool", x=x)) is not None:
+        return on_dask_array(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
     xa = as_array(x, "x", allow_complex=False)
     geom = pool_problem(xa.shape, kernel_size, stride, padding, dilation, ceil_mode, function="max_pool")
     values, switches = max_pool_switches(xa, geom)
@@ -254,6 +257,8 @@ def max_pool_backward(grad_output: ArrayLike, indices: ArrayLike, input_shape: S
     >>> cm.max_pool_backward(np.ones((1, 1, 2)), idx, x.shape)
     array([[[0., 2., 0., 0.]]])
     """
+    if (on_dask_array := on_dask("max_pool_backward", grad_output=grad_output, indices=indices)) is not None:
+        return on_dask_array(grad_output, indices, input_shape)
     shape = check_shape("input_shape", input_shape)
     n = batched_input_dims(shape, "input_shape")
     dy = as_array(grad_output, "grad_output", allow_complex=False)
@@ -360,6 +365,8 @@ def max_unpool(x: ArrayLike, indices: ArrayLike, output_size: Sequence[int]) -> 
     >>> cm.max_unpool(y[0], idx[0], (4, 4)).shape  # unbatched (C, H, W)
     (1, 4, 4)
     """
+    if (on_dask_array := on_dask("max_unpool", x=x, indices=indices)) is not None:
+        return on_dask_array(x, indices, output_size)
     xa = as_array(x, "x", allow_complex=False)
     size = check_shape("output_size", output_size)
     if xa.ndim == len(size) + 1 and len(size) in (1, 2, 3):  # one sample (C, *pooled), as F.max_unpool{n}d takes
@@ -478,6 +485,8 @@ def avg_pool(
     >>> cm.avg_pool(x, 2, divisor_override=1)  # window sums
     array([[[3., 7.]]])
     """
+    if (on_dask_array := on_dask("avg_pool", x=x)) is not None:
+        return on_dask_array(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
     xa = as_array(x, "x")
     geom = pool_problem(xa.shape, kernel_size, stride, padding, 1, ceil_mode, function="avg_pool")
     matrix = averaging_matrix(geom, count_include_pad, xa.dtype, divisor_override=divisor_override)
@@ -521,6 +530,9 @@ def avg_pool_backward(
     >>> cm.avg_pool_backward(np.ones((1, 1, 3)), (1, 1, 5), 3, stride=2, padding=1, divisor_override=2)
     array([[[0.5, 1. , 0.5, 1. , 0.5]]])
     """
+    if (on_dask_array := on_dask("avg_pool_backward", grad_output=grad_output)) is not None:
+        options = {"ceil_mode": ceil_mode, "count_include_pad": count_include_pad, "divisor_override": divisor_override}
+        return on_dask_array(grad_output, input_shape, kernel_size, stride, padding, **options)
     shape = check_shape("input_shape", input_shape)
     geom = pool_problem(shape, kernel_size, stride, padding, 1, ceil_mode, input_name="input_shape")
     dy = as_array(grad_output, "grad_output")

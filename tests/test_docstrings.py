@@ -13,7 +13,12 @@ MODULES = sorted(
 )
 
 
-OPTIONAL = {"convmat.plot": "matplotlib", "convmat.nn.digits": "sklearn", "convmat.nn.figures": "matplotlib"}
+OPTIONAL = {
+    "convmat.dask": "dask",
+    "convmat.plot": "matplotlib",
+    "convmat.nn.digits": "sklearn",
+    "convmat.nn.figures": "matplotlib",
+}
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -15,6 +15,7 @@ FLOORS = {
     "_arrays": 1,
     "config": 2,
     "parallel": 2,
+    "_dask_dispatch": 2,
     "cache": 2,
     "windows": 3,
     "patterns": 3,
@@ -44,6 +45,7 @@ FLOORS = {
     "plot": 6,
     "demo": 6,
     "nn": 6,
+    "dask": 6,
     "__main__": 6,
 }
 
