@@ -111,6 +111,7 @@ _CONV_MODULE = importlib.import_module("convmat.conv")
 _IM2COL_MODULE = importlib.import_module("convmat.im2col")  # the module, not the function cm.im2col
 _SHIFTS_MODULE = importlib.import_module("convmat.tap_shifts")
 _PATCH_MODULE = importlib.import_module("convmat.patch_gemm")
+_TAP_MODULE = importlib.import_module("convmat.tap_gemm")
 #: The im2col route's two ways and their ways of cutting the work, each forced over the whole grid.
 #: Tap by tap (convmat.tap_shifts): blocks of one column (a part of a row, a group at a time) or of at most
 #: three, whole planes of several samples side by side in one product, and chunks of one sample. Patch matrix
@@ -158,7 +159,7 @@ def test_im2col_layouts_match_reference(index, layout, monkeypatch):
         monkeypatch.setattr(cm.config, "_threads", settings["threads"])
     if "BLOCK_BYTES" in settings:
         for name in ("BLOCK_BYTES", "VECTOR_BLOCK_BYTES"):
-            monkeypatch.setattr(_CONV_MODULE, name, settings["BLOCK_BYTES"])
+            monkeypatch.setattr(_TAP_MODULE, name, settings["BLOCK_BYTES"])
     for name in ("MAX_COLUMNS", "MAX_VECTOR_COLUMNS"):
         if name in settings:
             monkeypatch.setattr(_SHIFTS_MODULE, name, settings[name])

@@ -27,6 +27,7 @@ FLOORS = {
     "im2col": 4,
     "patch_gemm": 4,
     "tap_shifts": 4,
+    "tap_gemm": 4,
     "conv_fft": 4,
     "route_choice": 4,
     "conv_matrices": 4,

@@ -244,8 +244,8 @@ def test_threads_never_hold_more_than_the_workspace_limit(groups, rng, monkeypat
     if groups == 1:  # a dense 2-d layer: the patch-matrix way; one sample's patches and padded input
         sample = cm.patch_gemm._patch_route_bytes(4, 4, geom, 8)
     else:  # tap by tap: one sample's flat rows and one column of patches and product, in float64
-        sample = conv_module._sample_bytes(
-            4, cm.tap_shifts.forward_grid(geom).source, conv_module._column_bytes(9, 4, 4, 8), 8
+        sample = cm.tap_gemm._sample_bytes(
+            4, cm.tap_shifts.forward_grid(geom).source, cm.tap_gemm._column_bytes(9, 4, 4, 8), 8
         )
     y = conv_reference(x, w, padding=1, groups=groups)
     with cm.num_threads(4):
