@@ -160,6 +160,18 @@ def _col2im_bytes(c_in: int, c_out: int, geom: ConvGeometry, itemsize: int) -> i
     return per_sample
 
 
+def _channel_major_chunks(
+    x: np.ndarray, geom: ConvGeometry, c_out: int, threads: int
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """:func:`patch_chunks` in the one-GEMM layout: channel-major patches of at least
+    :data:`ONE_GEMM_MIN_COLUMNS` columns where the bound allows, each sample's ``C_out`` rows
+    of the other operand (the product, or ``dy``) counted against the workspace too."""
+    extra = _channel_major_bytes(c_out, geom, x.itemsize)
+    return patch_chunks(
+        x, geom, channel_major=True, extra_bytes_per_sample=extra, min_samples=_one_gemm_samples(geom), threads=threads
+    )
+
+
 def forward(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, groups: int) -> np.ndarray:
     """``y = W x`` of validated arrays: the batch's patches chunk by chunk, one GEMM per sample or per chunk."""
     batch, c_out, cin_g = x.shape[0], w.shape[0], w.shape[1]
@@ -180,15 +192,8 @@ def _forward_block(x: np.ndarray, w_g: np.ndarray, geom: ConvGeometry, y: np.nda
     groups, co, ck = w_g.shape
     c_out, length = groups * co, geom.output_size
     if _one_gemm(geom):
-        extra = _channel_major_bytes(c_out, geom, x.itemsize)  # the GEMM's output before it is transposed into y
-        for part, patches in patch_chunks(
-            x,
-            geom,
-            channel_major=True,
-            extra_bytes_per_sample=extra,
-            min_samples=_one_gemm_samples(geom),
-            threads=threads,
-        ):
+        # the chunk's GEMM output, before it is transposed into y, counts against the workspace too
+        for part, patches in _channel_major_chunks(x, geom, c_out, threads):
             n = part.stop - part.start
             # [G, co, ci*K] @ [G, ci*K, n*L] -> [G, co, n*L] -> [n, G*co, L]
             product = np.matmul(w_g, patches.reshape(groups, ck, n * length))
@@ -304,15 +309,7 @@ def _weight_grad_one_gemm(
     cin_g, length = x.shape[1] // groups, geom.output_size
     ck = cin_g * geom.kernel_numel
     dw = np.zeros((groups, c_out // groups, ck), dtype=dy.dtype)
-    extra = _channel_major_bytes(c_out, geom, dy.itemsize)  # dy's chunk, laid out channel-major
-    for part, patches in patch_chunks(
-        x,
-        geom,
-        channel_major=True,
-        extra_bytes_per_sample=extra,
-        min_samples=_one_gemm_samples(geom),
-        threads=threads,
-    ):
+    for part, patches in _channel_major_chunks(x, geom, c_out, threads):  # + dy's chunk, laid out channel-major
         n = part.stop - part.start
         # [G, co, n*L] @ [G, n*L, ci*K] -> [G, co, ci*K]: the GEMM sums over the chunk's samples too
         dw += np.matmul(_channel_major(dy[part], groups), patches.reshape(groups, ck, n * length).swapaxes(1, 2))
