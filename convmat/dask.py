@@ -339,6 +339,20 @@ def _pair_block(x: np.ndarray, *, function: Callable[..., Any], options: dict) -
 # ---------------------------------------------------------------------------
 
 
+def _conv_options(
+    stride: IntOrTuple, padding: Padding, dilation: IntOrTuple, groups: int, padding_mode: str, backend: str
+) -> dict[str, Any]:
+    """The keywords every block's call of a convolution map repeats."""
+    return {
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "groups": groups,
+        "padding_mode": padding_mode,
+        "backend": backend,
+    }
+
+
 def conv(
     x: ArrayLike,
     weight: ArrayLike,
@@ -390,8 +404,7 @@ def conv(
     if b is not None:
         check_array_shape(b, (w_shape[0],), "bias", f"(C_out,) for weight of shape {w_shape}")
     prebuilt = _prebuilt_matrix(matrix, backend, geom, x_shape[1], w_shape[0])
-    options: dict[str, Any] = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
-    options |= {"padding_mode": padding_mode, "backend": backend}
+    options = _conv_options(stride, padding, dilation, groups, padding_mode, backend)
     (xd,) = _blocks("conv", x=xo)
     return _map_samples(
         _conv_block,
@@ -460,8 +473,7 @@ def conv_input_grad(
     dy_dtype = _dtype(dy, "grad_output")
     check_array_shape(dy, (shape[0], c_out, *geom.output_spatial), "grad_output", "(N, C_out, *out_spatial)")
     prebuilt = _prebuilt_matrix(matrix, backend, geom, shape[1], c_out)
-    options: dict[str, Any] = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
-    options |= {"padding_mode": padding_mode, "backend": backend}
+    options = _conv_options(stride, padding, dilation, groups, padding_mode, backend)
     (dyd,) = _blocks("conv_input_grad", grad_output=dy)
     return _map_samples(
         _conv_input_grad_block,
@@ -535,8 +547,7 @@ def conv_weight_grad(
     check_array_shape(dy, (_shape(xo)[0], wshape[0], *geom.output_spatial), "grad_output", "(N, C_out, *out_spatial)")
     dtype = np.result_type(x_dtype, dy_dtype)
     work = compute_dtype(dtype)
-    options: dict[str, Any] = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
-    options |= {"padding_mode": padding_mode, "backend": backend}
+    options = _conv_options(stride, padding, dilation, groups, padding_mode, backend)
     xd, dyd = _blocks("conv_weight_grad", x=xo, grad_output=dy)
     out_ind = (0, *range(2001, 2001 + len(wshape)))
     partials = da.blockwise(
